@@ -1,0 +1,38 @@
+# Two commands set everything up: `make up` runs the platform, `make test` runs the tests.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: up test test-unit test-integration test-e2e lint demo clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+up: $(STAMP)  ## Start nats-server and the four services (SQLite under ./.aftersales)
+	$(BIN)/aftersales up
+
+demo: $(STAMP)  ## Walk the seed complaints through a running platform
+	$(BIN)/aftersales demo
+
+test: $(STAMP)  ## All tests: unit, integration (SQLite and PostgreSQL), end to end
+	$(BIN)/pytest -q -p no:cacheprovider tests
+
+test-unit: $(STAMP)
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit
+
+test-integration: $(STAMP)
+	$(BIN)/pytest -q -p no:cacheprovider tests/integration
+
+test-e2e: $(STAMP)
+	$(BIN)/pytest -q -p no:cacheprovider tests/e2e
+
+lint: $(STAMP)  ## ruff on everything, mypy --strict on shared/ and services/
+	$(BIN)/ruff check shared services tests
+	$(BIN)/mypy --strict shared services
+
+clean:
+	rm -rf .aftersales

@@ -1,0 +1,45 @@
+"""Followup's aggregate: revisits (回访) after a remedy was agreed."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from shared.store import EventMeta
+
+
+class FollowupCase(Aggregate):
+    """One complaint's follow-up: revisits scheduled and their outcomes (steps 10–11)."""
+
+    TOPIC = "followup.FollowupCase"
+
+    class Event(Aggregate.Event):
+        TOPIC = "followup.FollowupCase.Event"
+
+    class Created(Event, Aggregate.Created):
+        TOPIC = "followup.FollowupCase.Created"
+
+    @event("CaseOpened", topic="followup.FollowupCase.CaseOpened")
+    def __init__(self, id: UUID, meta: EventMeta) -> None:
+        self.brand_id = meta.brand_id
+        self.revisits: list[dict[str, Any]] = []
+        self.agreed: dict[str, Any] | None = None
+
+    @event("InputRecorded", topic="followup.FollowupCase.InputRecorded")
+    def record_input(self, meta: EventMeta, contract: dict[str, Any]) -> None:
+        """Records an upstream event this case acts on, before its effects."""
+        if contract["type"] == "OfferAccepted":
+            self.agreed = contract["payload"]
+
+    @event("RevisitScheduled", topic="followup.FollowupCase.RevisitScheduled")
+    def schedule_revisit(
+        self,
+        meta: EventMeta,
+        revisit_id: str,
+        due_date: str,
+        channel: str,
+        calendar_covered: bool,
+    ) -> None:
+        self.revisits.append({"revisit_id": revisit_id, "due_date": due_date, "channel": channel})

@@ -1,0 +1,31 @@
+"""Followup policies: when and how to revisit, on China's working-day calendar."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from shared.calendar import add_working_days, business_date, calendar_covers
+from shared.store import derive_id
+
+REVISIT_AFTER_WORKING_DAYS = 3  # revisit once the remedy has had time to be carried out
+
+
+@dataclass(frozen=True)
+class RevisitPlan:
+    revisit_id: str
+    due_date: date
+    channel: str
+    calendar_covered: bool
+
+
+def plan_revisit(cause_event_id: str, agreed_at: datetime) -> RevisitPlan:
+    """Step 10: a phone revisit N Shanghai working days after the remedy was agreed."""
+    start = business_date(agreed_at)
+    due = add_working_days(start, REVISIT_AFTER_WORKING_DAYS)
+    return RevisitPlan(
+        revisit_id=str(derive_id(cause_event_id, "revisit")),
+        due_date=due,
+        channel="phone",
+        calendar_covered=calendar_covers(start) and calendar_covers(due),
+    )

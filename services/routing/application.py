@@ -1,0 +1,51 @@
+"""Routing's application: turns ComplaintReceived into a classified, assessed, routed case."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from eventsourcing.application import ProcessingEvent
+
+from services.routing import policies
+from services.routing.domain import RoutingCase
+from shared.contracts import ContractEvent
+from shared.store import EventMeta, ServiceApplication
+
+
+class RoutingApplication(ServiceApplication):
+    service = "routing"
+    name = "routing"
+
+    def register_handlers(self) -> None:
+        self.handlers["ComplaintReceived"] = self.on_complaint_received
+
+    def on_complaint_received(
+        self, received: ContractEvent, processing: ProcessingEvent[UUID]
+    ) -> None:
+        if self.get_or_none(received.complaint_id) is not None:
+            return  # already opened: the same complaint is never routed twice
+        meta = EventMeta.caused_by(received)
+        payload = received.payload
+        case = RoutingCase(
+            id=received.complaint_id, meta=meta, received=received.model_dump(mode="json")
+        )
+        if payload.get("nuisance"):
+            processing.collect_events(case)
+            return  # nuisance contacts wait in their own queue, unrouted
+        classification = policies.classify(payload)
+        case.classify(
+            meta=meta,
+            category=classification.category,
+            dimension=classification.dimension,
+            well_founded=classification.well_founded,
+            reasons=classification.reasons,
+        )
+        severity = policies.assess(payload)
+        case.assess(meta=meta, severity=severity.level, factors=severity.factors)
+        team, handler = policies.choose_handler(str(received.complaint_id), severity)
+        case.assign(meta=meta, team=team.name, handler_id=handler, authority_fen=team.authority_fen)
+        processing.collect_events(case)
+
+    def case(self, complaint_id: UUID) -> RoutingCase | None:
+        case: RoutingCase | None = self.get_or_none(complaint_id)
+        return case

@@ -1,0 +1,60 @@
+"""Routing's aggregate: one routing case per complaint, from classification to a named handler."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from shared.store import EventMeta
+
+
+class RoutingCase(Aggregate):
+    """Judges, assesses and routes one complaint (steps 2–4 of DOMAIN.md)."""
+
+    TOPIC = "routing.RoutingCase"
+
+    class Event(Aggregate.Event):
+        TOPIC = "routing.RoutingCase.Event"
+
+    class Created(Event, Aggregate.Created):
+        TOPIC = "routing.RoutingCase.Created"
+
+    @event("CaseOpened", topic="routing.RoutingCase.CaseOpened")
+    def __init__(self, id: UUID, meta: EventMeta, received: dict[str, Any]) -> None:
+        """Records the ComplaintReceived input that opened the case."""
+        self.brand_id = meta.brand_id
+        self.received = received
+        self.category: str | None = None
+        self.severity: str | None = None
+        self.handler_id: str | None = None
+        self.inputs: list[dict[str, Any]] = [received]
+
+    @event("InputRecorded", topic="routing.RoutingCase.InputRecorded")
+    def record_input(self, meta: EventMeta, contract: dict[str, Any]) -> None:
+        """Records a later upstream event this case acts on, before its effects."""
+        self.inputs.append(contract)
+
+    @event("ComplaintClassified", topic="routing.RoutingCase.ComplaintClassified")
+    def classify(
+        self,
+        meta: EventMeta,
+        category: str,
+        dimension: str,
+        well_founded: bool,
+        reasons: list[str],
+    ) -> None:
+        self.category = category
+
+    @event("SeverityAssessed", topic="routing.RoutingCase.SeverityAssessed")
+    def assess(self, meta: EventMeta, severity: str, factors: list[str]) -> None:
+        self.severity = severity
+
+    @event("HandlerAssigned", topic="routing.RoutingCase.HandlerAssigned")
+    def assign(self, meta: EventMeta, team: str, handler_id: str, authority_fen: int) -> None:
+        self.handler_id = handler_id
+
+    @property
+    def routed(self) -> bool:
+        return self.handler_id is not None

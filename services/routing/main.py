@@ -1,0 +1,23 @@
+"""Routing service entry point: `uvicorn --factory services.routing.main:build`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.routing.api import router
+from services.routing.application import RoutingApplication
+from shared.service import ServiceSpec, create_app
+from shared.settings import Settings
+
+SPEC = ServiceSpec(
+    name="routing",
+    title="Classifies, assesses and routes complaints to a named handler",
+    application=RoutingApplication,
+    upstreams=("INTAKE",),
+    routers=(router,),
+)
+
+
+def build(settings: Settings | None = None) -> FastAPI:
+    """The app factory (`uvicorn --factory services.routing.main:build`)."""
+    return create_app(SPEC, settings)

