@@ -119,7 +119,7 @@ class ServiceApplication(EventSourcedProjection[UUID]):
     def __init__(self, env: EnvType | None = None) -> None:
         super().__init__(env)
         self.write_lock = threading.RLock()
-        self.handlers: dict[str, Handler] = {}
+        self.handlers: dict[str, list[Handler]] = {}
         self._listeners: list[Callable[[], None]] = []
         self.register_handlers()
 
@@ -138,13 +138,16 @@ class ServiceApplication(EventSourcedProjection[UUID]):
         transcoder.register(EventMetaAsDict())
 
     def register_handlers(self) -> None:
-        """Subclasses map upstream contract event types to handlers here."""
+        """Subclasses map upstream contract event types to handlers here (see `on`)."""
+
+    def on(self, event_type: str, handler: Handler) -> None:
+        """Run `handler` for each upstream event of `event_type`, in registration order."""
+        self.handlers.setdefault(event_type, []).append(handler)
 
     # --- processing upstream events -------------------------------------------------
 
     def policy(self, domain_event: Any, processing_event: ProcessingEvent[UUID]) -> None:
-        handler = self.handlers.get(domain_event.type)
-        if handler is not None:
+        for handler in self.handlers.get(domain_event.type, ()):
             handler(domain_event, processing_event)
 
     def process_contract(self, contract: ContractEvent, tracking: Tracking) -> bool:

@@ -18,8 +18,8 @@ class CompensationApplication(ServiceApplication):
 
     def register_handlers(self) -> None:
         for event_type in ("ComplaintReceived", "HandlerAssigned", "ComplaintWithdrawn"):
-            self.handlers[event_type] = self.on_case_input
-        self.handlers["ConsumerActed"] = self.on_consumer_acted
+            self.on(event_type, self.on_case_input)
+        self.on("ConsumerActed", self.on_consumer_acted)
 
     def _case(self, upstream: ContractEvent) -> CompensationCase:
         case: CompensationCase | None = self.get_or_none(upstream.complaint_id)

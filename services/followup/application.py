@@ -17,7 +17,7 @@ class FollowupApplication(ServiceApplication):
     name = "followup"
 
     def register_handlers(self) -> None:
-        self.handlers["OfferAccepted"] = self.on_offer_accepted
+        self.on("OfferAccepted", self.on_offer_accepted)
 
     def on_offer_accepted(self, accepted: ContractEvent, processing: ProcessingEvent[UUID]) -> None:
         meta = EventMeta.caused_by(accepted)

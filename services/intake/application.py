@@ -262,7 +262,7 @@ class IntakeApplication(ServiceApplication):
 
     def register_handlers(self) -> None:
         for event_type in STATUS_FEED:
-            self.handlers[event_type] = self.on_status_feed
+            self.on(event_type, self.on_status_feed)
 
     # --- brands ---------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ class RoutingApplication(ServiceApplication):
     name = "routing"
 
     def register_handlers(self) -> None:
-        self.handlers["ComplaintReceived"] = self.on_complaint_received
+        self.on("ComplaintReceived", self.on_complaint_received)
 
     def on_complaint_received(
         self, received: ContractEvent, processing: ProcessingEvent[UUID]

@@ -1,0 +1,50 @@
+"""Integration fixtures: every store-backed test runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from shared.settings import Settings
+from tests.platform import RunningService, start_service
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The store kind under test; PostgreSQL gets a fresh database per test."""
+    for name in ("PERSISTENCE_MODULE", "POSTGRES_DBNAME", "POSTGRES_SCHEMA"):
+        monkeypatch.delenv(name, raising=False)
+    if request.param == "postgres":
+        server = request.getfixturevalue("postgres_server")
+        dbname = request.getfixturevalue("postgres_dbname")
+        for key, value in server.eventsourcing_env(dbname).items():
+            monkeypatch.setenv(key, value)
+    return str(request.param)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, nats_url: str, store: str) -> Settings:
+    return Settings(
+        environment="test",
+        nats_url=nats_url,
+        data_dir=tmp_path / "data",
+        trace_file=tmp_path / "traces.jsonl",
+        max_deliveries=3,
+    )
+
+
+@pytest.fixture
+async def service(settings: Settings) -> AsyncIterator[Callable[[str], Awaitable[RunningService]]]:
+    """Start services by name; all are drained and stopped after the test."""
+    started: list[RunningService] = []
+
+    async def start(name: str) -> RunningService:
+        running = await start_service(name, settings)
+        started.append(running)
+        return running
+
+    yield start
+    for running in reversed(started):
+        await running.stop()
