@@ -40,8 +40,7 @@ class OutboxRelay:
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         self.app.add_listener(lambda: loop.call_soon_threadsafe(self._wake.set))
-        self.position = await self.bus.last_notification_id(self.stream)
-        log.info("relay for %s resumes after notification %s", self.stream, self.position)
+        await self.resume()
         idle = IDLE_SLEEP_MIN
         while not stop.is_set():
             try:
@@ -62,6 +61,11 @@ class OutboxRelay:
         _, pending = await asyncio.wait(waiters, timeout=seconds, return_when="FIRST_COMPLETED")
         for waiter in pending:
             waiter.cancel()
+
+    async def resume(self) -> None:
+        """Recover the position from the last message this service published."""
+        self.position = await self.bus.last_notification_id(self.stream)
+        log.info("relay for %s resumes after notification %s", self.stream, self.position)
 
     async def relay_once(self) -> bool:
         """Publish the next page of notifications; True if the position moved."""

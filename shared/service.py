@@ -137,11 +137,16 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     return app
 
 
-async def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
+def open_application(spec: ServiceSpec, settings: Settings) -> ServiceApplication:
+    """The service's application on its own store (schema created where needed)."""
     env = persistence_env(spec.name, settings)
     env.update(application_secrets(settings))
-    await asyncio.to_thread(prepare_store, env)
-    application = await asyncio.to_thread(spec.application, env)
+    prepare_store(env)
+    return spec.application(env)
+
+
+async def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
+    application = await asyncio.to_thread(open_application, spec, settings)
     bus = await Bus.connect(settings.nats_url, f"aftersales-{spec.name}", settings.stream_replicas)
     await bus.ensure_streams()
     relay = OutboxRelay(application, bus, settings.relay_page_size)

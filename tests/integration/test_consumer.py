@@ -1,0 +1,146 @@
+"""Consumers: processed once, in order, resumed from the store's position, poison set aside."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from shared.bus import DEAD_LETTER_STREAM
+from shared.contracts import ContractEvent, make_contract
+from shared.store import DeadLetter, derive_id
+from tests.platform import RunningService, eventually
+
+
+def received(complaint_id: uuid.UUID | None = None, **payload: Any) -> ContractEvent:
+    body = {
+        "channel": "phone", "subject_ref": "subject-1",
+        "product": {"category": "电视 television"}, "order": {"price_fen": 329900},
+        "description": "电视黑屏，质量故障", "demands": [{"kind": "exchange"}], **payload,
+    }
+    complaint_id = complaint_id or uuid.uuid4()
+    return make_contract(
+        event_id=derive_id("test", complaint_id), event_type="ComplaintReceived",
+        complaint_id=complaint_id, brand_id="acme", occurred_at=datetime.now(UTC),
+        trace_id=uuid.uuid4().hex, causation_id=None, payload=body,
+    )
+
+
+async def publish(service: RunningService, event: ContractEvent) -> None:
+    await service.runtime.bus.js.publish(event.subject, event.to_json(), stream="INTAKE")
+
+
+async def routing_events(service: RunningService) -> list[str]:
+    return [m.subject for m in await service.runtime.bus.read_subject("ROUTING", "routing.>")]
+
+
+async def routed(service: RunningService, count: int) -> list[str]:
+    async def check() -> list[str] | None:
+        subjects = await routing_events(service)
+        return subjects if len(subjects) >= count * 3 else None
+
+    return await eventually(check, what=f"{count} complaints routed")
+
+
+async def test_a_redelivered_message_creates_no_duplicate_event(service: Any) -> None:
+    routing = await service("routing")
+    await publish(routing, received())
+    await routed(routing, 1)
+    await routing.stop()
+
+    # The durable consumer loses its acks (as after a NATS restore): everything is redelivered.
+    bus = await _fresh_bus(routing)
+    await bus.js.delete_consumer("INTAKE", "routing-from-intake")
+    await bus.js.add_consumer("INTAKE", ConsumerConfig(
+        durable_name="routing-from-intake", ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL))
+    await bus.close()
+
+    again = await service("routing")
+    consumer = again.runtime.consumers[0]
+    await eventually(_async(lambda: consumer.skipped == 1), what="the redelivery to be skipped")
+    assert len(await routing_events(again)) == 3
+    assert consumer.processed == 0
+
+
+async def test_a_restarted_consumer_resumes_from_its_recorded_position(service: Any) -> None:
+    routing = await service("routing")
+    for _ in range(3):
+        await publish(routing, received())
+    await routed(routing, 3)
+    await routing.stop()
+
+    bus = await _fresh_bus(routing)
+    for _ in range(3):  # published while routing is down
+        await bus.js.publish(*_message(received()), stream="INTAKE")
+    await bus.close()
+
+    again = await service("routing")
+    subjects = await routed(again, 6)
+    assert len(subjects) == 18, "nothing skipped, nothing twice"
+    assert again.runtime.application.position("INTAKE") == 6
+
+
+async def test_poison_messages_go_to_the_dead_letter_subject_and_the_stream_moves_on(
+    service: Any,
+) -> None:
+    routing = await service("routing")
+    js = routing.runtime.bus.js
+    await js.publish("intake.acme.x.ComplaintReceived", b"{not json", stream="INTAKE")
+    newer = json.loads(received().to_json())
+    newer["schema_version"] = "2.0"
+    await js.publish(f"intake.acme.{newer['complaint_id']}.ComplaintReceived",
+                     json.dumps(newer).encode(), stream="INTAKE")
+    await publish(routing, received())
+    await routed(routing, 1)
+
+    dead = await routing.runtime.bus.read_subject(DEAD_LETTER_STREAM, "dlq.>")
+    assert [m.subject for m in dead] == ["dlq.routing.INTAKE"] * 2
+    assert "not a contract event" in dead[0].headers["Aftersales-Error"]
+    assert "newer than this build supports" in dead[1].headers["Aftersales-Error"]
+    app = routing.runtime.application
+    letter = app.repository.get(derive_id("dead-letter", "INTAKE", 2))
+    assert isinstance(letter, DeadLetter) and letter.sequence == 2
+    assert app.position("INTAKE") == 3
+
+
+async def test_events_of_one_complaint_are_processed_in_order(service: Any) -> None:
+    compensation = await service("compensation")
+    complaint_id = uuid.uuid4()
+    first = received(complaint_id)
+    assigned = make_contract(
+        event_id=derive_id("assigned", complaint_id), event_type="HandlerAssigned",
+        complaint_id=complaint_id, brand_id="acme", occurred_at=datetime.now(UTC),
+        trace_id=first.trace_id, causation_id=str(first.event_id),
+        payload={"team": "frontline", "handler_id": "handler-li", "authority_fen": 500_000},
+    )
+    js = compensation.runtime.bus.js
+    await js.publish(first.subject, first.to_json(), stream="INTAKE")
+    await js.publish(assigned.subject, assigned.to_json(), stream="ROUTING")
+
+    async def offered() -> list[str] | None:
+        msgs = await compensation.runtime.bus.read_subject("COMPENSATION", "compensation.>")
+        types = [m.subject.rsplit(".", 1)[1] for m in msgs]
+        return types if len(types) >= 2 else None
+
+    assert await eventually(offered) == ["ApologyIssued", "RemedyOptionsOffered"]
+
+
+def _message(event: ContractEvent) -> tuple[str, bytes]:
+    return event.subject, event.to_json()
+
+
+def _async(predicate: Any) -> Any:
+    async def check() -> bool:
+        return bool(predicate())
+
+    return check
+
+
+async def _fresh_bus(service: RunningService) -> Any:
+    from shared.bus import Bus
+
+    return await Bus.connect(service.runtime.settings.nats_url, "test")

@@ -1,0 +1,99 @@
+"""The outbox relay: everything appended is published, once, even across crashes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.intake.application import IntakeApplication, NewComplaint, Request
+from shared.bus import Bus
+from shared.outbox import OutboxRelay
+from shared.service import open_application
+from shared.settings import Settings
+from tests.platform import SPECS, complaint_body
+
+
+def _append_complaints(app: IntakeApplication, count: int) -> list[str]:
+    ids = []
+    for n in range(count):
+        request = Request("acme", "ab" * 16, f"key-{n}", f"body-{n}".encode())
+        _, body = app.receive_complaint(request, NewComplaint.model_validate(complaint_body()))
+        ids.append(body["complaint_id"])
+    return ids
+
+
+async def _stream_subjects(bus: Bus) -> list[str]:
+    return [m.subject for m in await bus.read_subject("INTAKE", "intake.>")]
+
+
+@pytest.fixture
+async def bus(settings: Settings) -> Any:
+    bus = await Bus.connect(settings.nats_url, "test")
+    await bus.ensure_streams()
+    yield bus
+    await bus.close()
+
+
+async def test_events_appended_before_a_crash_are_published_once_after_restart(
+    settings: Settings, bus: Bus
+) -> None:
+    app = open_application(SPECS["intake"], settings)
+    assert isinstance(app, IntakeApplication)
+    ids = _append_complaints(app, 3)  # appended; the process "dies" before any publish
+
+    restarted = OutboxRelay(app, bus)
+    await restarted.resume()
+    assert restarted.position == 0
+    while await restarted.relay_once():
+        pass
+
+    subjects = await _stream_subjects(bus)
+    assert sorted(subjects) == sorted(f"intake.acme.{i}.ComplaintReceived" for i in ids)
+    app.close()
+
+
+async def test_republishing_after_a_crash_between_publish_and_progress_is_deduplicated(
+    settings: Settings, bus: Bus
+) -> None:
+    app = open_application(SPECS["intake"], settings)
+    assert isinstance(app, IntakeApplication)
+    _append_complaints(app, 4)
+    first = OutboxRelay(app, bus)
+    await first.resume()
+    while await first.relay_once():
+        pass
+
+    # A relay that lost its progress re-publishes everything: Msg-Id dedup drops it all.
+    amnesiac = OutboxRelay(app, bus)
+    amnesiac.position = 0
+    while await amnesiac.relay_once():
+        pass
+    assert len(await _stream_subjects(bus)) == 4
+
+    # A normal restart resumes after the last published notification; the internal
+    # events after it are read again and still not published.
+    resumed = OutboxRelay(app, bus)
+    await resumed.resume()
+    assert 0 < resumed.position < app.recorder.max_notification_id()
+    while await resumed.relay_once():
+        pass
+    assert resumed.position == app.recorder.max_notification_id()
+    assert len(await _stream_subjects(bus)) == 4
+    app.close()
+
+
+async def test_internal_events_are_not_published(settings: Settings, bus: Bus, tmp_path: Path) -> None:
+    app = open_application(SPECS["intake"], settings)
+    assert isinstance(app, IntakeApplication)
+    app.register_brand("acme", "Acme")  # brand registration is internal to intake
+    _append_complaints(app, 1)
+    relay = OutboxRelay(app, bus)
+    await relay.resume()
+    while await relay.relay_once():
+        pass
+    subjects = await _stream_subjects(bus)
+    assert len(subjects) == 1 and subjects[0].endswith(".ComplaintReceived")
+    assert relay.position == app.recorder.max_notification_id()
+    app.close()
