@@ -61,66 +61,56 @@ class Platform:
         self.ports = ports
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
 
-    def start(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+    def start(self, start_nats: bool = True) -> None:
         logs = self.data_dir / "logs"
-        logs.mkdir(exist_ok=True)
-        busy = [p for p in (self.nats_port, *self.ports.values()) if _port_open(p)]
+        logs.mkdir(parents=True, exist_ok=True)
+        ports = [*self.ports.values(), *([self.nats_port] if start_nats else [])]
+        busy = [p for p in ports if _port_open(p)]
         if busy:
             raise SystemExit(f"aftersales: ports already in use: {busy} (another `up` running?)")
-        self._spawn(
-            "nats",
-            [
-                find_nats_server(),
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                str(self.nats_port),
-                "-sd",
-                str(self.data_dir / "nats"),
-            ],
-            logs / "nats.log",
-        )
+        if start_nats:
+            self._start_nats(logs)
+        for service in SERVICES:
+            self.start_service(service)
+        for service in SERVICES:
+            self.wait_ready(service)
+            _say(f"{service:<14} {self.url(service)}  (docs /docs, log {logs}/{service}.log)")
+
+    def _start_nats(self, logs: Path) -> None:
+        argv = [find_nats_server(), "-js", "-a", "127.0.0.1", "-p", str(self.nats_port),
+                "-sd", str(self.data_dir / "nats")]
+        self._spawn("nats", argv, logs / "nats.log")
         _wait(lambda: _port_open(self.nats_port), 10, "nats-server")
-        _say(
-            f"nats-server    nats://127.0.0.1:{self.nats_port}  (JetStream in {self.data_dir}/nats)"
-        )
+        _say(f"nats-server    nats://127.0.0.1:{self.nats_port}  "
+             f"(JetStream in {self.data_dir}/nats)")
+
+    def start_service(self, service: str) -> None:
         env = {
             **os.environ,
             "AFTERSALES_NATS_URL": f"nats://127.0.0.1:{self.nats_port}",
             "AFTERSALES_DATA_DIR": str(self.data_dir),
         }
-        for service in SERVICES:
-            self._spawn(
-                service,
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "--factory",
-                    f"services.{service}.main:build",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.ports[service]),
-                    "--loop",
-                    "uvloop",
-                    "--http",
-                    "httptools",
-                    "--no-access-log",
-                    "--timeout-graceful-shutdown",
-                    "20",
-                ],
-                logs / f"{service}.log",
-                env,
-            )
-        for service in SERVICES:
-            _wait(lambda s=service: self._alive(s) and _ready(self.ports[s]), 60, service)
-            _say(
-                f"{service:<14} http://127.0.0.1:{self.ports[service]}  "
-                f"(docs /docs, log {logs}/{service}.log)"
-            )
+        argv = [
+            sys.executable, "-m", "uvicorn", "--factory", f"services.{service}.main:build",
+            "--host", "127.0.0.1", "--port", str(self.ports[service]),
+            "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+            "--timeout-graceful-shutdown", "20",
+        ]
+        self.children = [(n, c) for n, c in self.children if n != service]
+        self._spawn(service, argv, self.data_dir / "logs" / f"{service}.log", env)
+
+    def wait_ready(self, service: str) -> None:
+        _wait(lambda: self._alive(service) and _ready(self.ports[service]), 60, service)
+
+    def kill(self, service: str) -> None:
+        """SIGKILL one service, as a crash would."""
+        for name, child in self.children:
+            if name == service:
+                child.kill()
+                child.wait()
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
 
     def _alive(self, name: str) -> bool:
         for child_name, child in self.children:

@@ -26,12 +26,19 @@ class FollowupCase(Aggregate):
         self.brand_id = meta.brand_id
         self.revisits: list[dict[str, Any]] = []
         self.agreed: dict[str, Any] | None = None
+        self.acknowledge_by: str | None = None
+        self.plan_by: str | None = None
 
     @event("InputRecorded", topic="followup.FollowupCase.InputRecorded")
     def record_input(self, meta: EventMeta, contract: dict[str, Any]) -> None:
         """Records an upstream event this case acts on, before its effects."""
         if contract["type"] == "OfferAccepted":
             self.agreed = contract["payload"]
+
+    @event("FollowupCaseOpened", topic="followup.FollowupCase.FollowupCaseOpened")
+    def open_followup(self, meta: EventMeta, acknowledge_by: str, plan_by: str) -> None:
+        self.acknowledge_by = acknowledge_by
+        self.plan_by = plan_by
 
     @event("RevisitScheduled", topic="followup.FollowupCase.RevisitScheduled")
     def schedule_revisit(

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from shared.calendar import add_working_days, business_date, calendar_covers
 from shared.store import derive_id
 
 REVISIT_AFTER_WORKING_DAYS = 3  # revisit once the remedy has had time to be carried out
+ACKNOWLEDGE_WITHIN = timedelta(hours=24)  # [002 承诺书]
+PLAN_WITHIN = timedelta(hours=72)  # complex cases: a full plan within 72 hours [002 承诺书]
+
+
+def promise_clocks(received_at: datetime) -> tuple[datetime, datetime]:
+    """When the consumer must have been acknowledged, and have a full plan."""
+    return received_at + ACKNOWLEDGE_WITHIN, received_at + PLAN_WITHIN
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,16 @@ from pydantic import BaseModel
 from shared.contracts.base import Payload
 
 
+class FollowupCaseOpened(Payload):
+    """"1+3" [003]: every complaint is followed until revisited; the promise clocks start.
+
+    Acknowledge within 24 hours, a full plan for complex cases within 72 hours [002 承诺书].
+    """
+
+    acknowledge_by: str
+    plan_by: str
+
+
 class RevisitScheduled(Payload):
     """Step 10 (回访): a follow-up revisit is due on a Shanghai working day."""
 
@@ -17,5 +27,6 @@ class RevisitScheduled(Payload):
 
 
 PAYLOADS: dict[str, type[BaseModel]] = {
+    "FollowupCaseOpened": FollowupCaseOpened,
     "RevisitScheduled": RevisitScheduled,
 }

@@ -1,0 +1,42 @@
+"""End-to-end fixtures: nats-server and the four services as real processes (uvicorn)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.cli import Platform
+from tests.servers import NatsServer, free_port
+
+
+@pytest.fixture
+def platform(tmp_path: Path, nats_server_e2e: NatsServer, monkeypatch: pytest.MonkeyPatch,
+             request: pytest.FixtureRequest) -> Iterator[Platform]:
+    """The four services on free ports, SQLite under tmp_path, one NATS server."""
+    monkeypatch.setenv("PERSISTENCE_MODULE", "eventsourcing.sqlite")
+    ports = {name: free_port() for name in ("intake", "routing", "compensation", "followup")}
+    running = Platform(tmp_path / "data", nats_server_e2e.port, ports)
+    running.start(start_nats=False)
+    yield running
+    running.stop()
+    if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
+        for log in (tmp_path / "data" / "logs").glob("*.log"):
+            print(f"--- {log.name}\n{log.read_text(errors='replace')[-4000:]}")
+
+
+@pytest.fixture
+def nats_server_e2e(fresh_nats_server: NatsServer) -> NatsServer:
+    return fresh_nats_server
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"rep_{report.when}", report)
+
+
+os.environ.setdefault("AFTERSALES_ENVIRONMENT", "test")
