@@ -43,6 +43,7 @@ class OutboxRelay:
         await self.resume()
         idle = IDLE_SLEEP_MIN
         while not stop.is_set():
+            self._wake.clear()  # before reading: a wake during the read is not lost
             try:
                 moved = await self.relay_once()
             except Exception:
@@ -56,7 +57,6 @@ class OutboxRelay:
             idle = min(idle * 2, IDLE_SLEEP_MAX)
 
     async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
-        self._wake.clear()
         waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
         _, pending = await asyncio.wait(waiters, timeout=seconds, return_when="FIRST_COMPLETED")
         for waiter in pending:

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # The window in which the same consumer about the same order is a duplicate.
     duplicate_window_days: int = Field(default=30, ge=1, le=365)
+    # First webhook retry waits up to this (full jitter), doubling per attempt up to 1 h.
+    webhook_base_delay_s: float = Field(default=2.0, gt=0, le=3600)
 
     @field_validator("nats_url")
     @classmethod

@@ -7,18 +7,21 @@ in plaintext.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
 import phonenumbers
 from eventsourcing.application import ProcessingEvent
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import EnvType
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -27,20 +30,44 @@ from services.intake.domain import (
     Brand,
     Complaint,
     ComplaintClosedForActions,
+    ComplaintGroup,
+    ConsumerFile,
     IdempotencyRecord,
+    MerchantFile,
     OfferNotOpen,
+    Regulator,
+    RegulatorNonce,
+    SourceAlreadyBlocked,
+)
+from services.intake.policies import (
+    DuplicatePolicy,
+    GroupPolicy,
+    MatchKeys,
+    MerchantCase,
+    NuisancePolicy,
+    PriorCase,
+    cases_to_group,
+    find_duplicate,
+    group_key,
+    nuisance_reason,
 )
 from services.intake.vault import KeyStore, key_store_for
 from shared.contracts import ContractEvent
 from shared.contracts.intake import Channel, DemandKind
-from shared.errors import Conflict, NotFound, Unauthorized
+from shared.calendar import deadline_after
+from shared.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
 from shared.security import (
+    OpsClaims,
     PiiCipher,
+    SignatureError,
+    SignatureFailure,
     blind_index,
     generate_api_key,
     hash_api_key,
     parse_api_key,
+    parse_timestamp_header,
     verify_api_key,
+    verify_request,
 )
 from shared.store import EventMeta, ServiceApplication, derive_id
 
@@ -104,11 +131,10 @@ class DemandIn(BaseModel):
     amount_fen: int | None = Field(default=None, ge=0, le=10**12)
 
 
-class NewComplaint(BaseModel):
-    """A complaint as a brand portal submits it."""
+class ComplaintDetails(BaseModel):
+    """What a consumer complains about, however it reached us."""
 
     model_config = ConfigDict(extra="forbid")
-    channel: Channel
     consumer: ConsumerIn
     product: ProductIn
     order: OrderIn = OrderIn()
@@ -121,6 +147,12 @@ class NewComplaint(BaseModel):
     injury: bool = False
 
 
+class NewComplaint(ComplaintDetails):
+    """A complaint as a brand portal submits it."""
+
+    channel: Channel
+
+
 class ConsumerAction(BaseModel):
     """The consumer's answer to the offer that stands."""
 
@@ -131,6 +163,78 @@ class ConsumerAction(BaseModel):
     reason: str | None = Field(default=None, max_length=2000)
     counter_kind: str | None = Field(default=None, max_length=50)
     counter_amount_fen: int | None = Field(default=None, ge=0, le=10**12)
+
+
+# Fields a read-back may correct; the consumer's own details are PII and go to the vault.
+CorrectableField = Literal[
+    "product.category",
+    "product.model",
+    "product.serial",
+    "order.purchase_date",
+    "order.price_fen",
+    "order.merchant",
+    "order.order_ref",
+    "description",
+    "demands",
+]
+
+
+class Confirmation(BaseModel):
+    """The record was read back to the consumer, who confirmed it (with any corrections)."""
+
+    model_config = ConfigDict(extra="forbid")
+    confirmed_via: Literal["phone", "sms", "email", "app", "web", "letter", "visit"]
+    corrections: dict[CorrectableField, Annotated[str, Field(max_length=2000)]] = Field(
+        default={}, description="What the consumer corrected, by field; no PII here."
+    )
+
+
+class NewRegulator(BaseModel):
+    """A regulator integration: the consumer association (消协) or the 12315 platform."""
+
+    model_config = ConfigDict(extra="forbid")
+    regulator_id: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9-]{1,40}$", description="Lowercase slug, e.g. `sh-xiaobaowei`."
+    )
+    name: str = Field(min_length=1, max_length=200, examples=["上海市消保委", "12315 上海"])
+    kind: Literal["consumer_association", "market_regulator"]
+
+
+class RegulatorTransfer(BaseModel):
+    """A complaint a regulator transfers to a brand (转办), with the deadline it sets."""
+
+    model_config = ConfigDict(extra="forbid")
+    transfer_number: str = Field(
+        pattern=r"^[\w.-]{1,64}$", description="The regulator's own number for the transfer."
+    )
+    deadline_working_days: int = Field(ge=1, le=60, description="China working days (调休 aware).")
+    brand_id: str = Field(min_length=1, max_length=42, description="The brand complained about.")
+    complaint: ComplaintDetails
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """A regulator's request as signed: the headers and what the signature covers."""
+
+    regulator_id: str
+    timestamp: str
+    nonce: str
+    signature: str
+    method: str
+    path: str
+    body: bytes
+
+
+SIGNATURE_DETAILS: dict[SignatureFailure, str] = {
+    "bad signature": "bad signature: the HMAC-SHA256 over method, path, timestamp, nonce "
+    "and body hash does not match",
+    "stale timestamp": "stale timestamp: more than 5 minutes from the server's clock",
+    "malformed": "malformed signature headers: the timestamp must be unix seconds, the nonce "
+    "8-128 URL-safe characters and the signature 64 lowercase hex digits",
+}
+DUPLICATES = DuplicatePolicy()
+GROUPS = GroupPolicy()
+NUISANCE = NuisancePolicy()
 
 
 @dataclass(frozen=True)
@@ -263,6 +367,9 @@ class IntakeApplication(ServiceApplication):
     def register_handlers(self) -> None:
         for event_type in STATUS_FEED:
             self.on(event_type, self.on_status_feed)
+        from services.intake.webhooks import register_fan_out  # webhooks imports this module
+
+        register_fan_out(self)
 
     # --- brands ---------------------------------------------------------------------
 

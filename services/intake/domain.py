@@ -27,6 +27,8 @@ STATUS_AFTER = {
     "ComplaintReopened": "reopened",
     "ComplaintClosed": "closed",
 }
+# A complaint in one of these is no longer open: a new contact about it is a new case.
+NOT_OPEN = frozenset({"withdrawn", "resolved", "closed"})
 
 
 class IntakeError(Exception):
@@ -39,6 +41,10 @@ class OfferNotOpen(IntakeError):
 
 class ComplaintClosedForActions(IntakeError):
     """The complaint no longer takes consumer actions (withdrawn or closed)."""
+
+
+class SourceAlreadyBlocked(IntakeError):
+    """Operations asked to block a source that is blocked already."""
 
 
 class Brand(Aggregate):
@@ -141,10 +147,47 @@ class Complaint(Aggregate):
         self.revisit_due: str | None = None
         self.duplicates: list[dict[str, Any]] = []
         self.confirmed = False
+        self.corrections: dict[str, str] = {}
+        self.nuisance_reason: str | None = None
+        self.group_member_count: int | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """Still being handled: another contact about the same order is a duplicate."""
+        return self.status not in NOT_OPEN
+
+    @event("RegulatorTransferReceived", topic="intake.Complaint.RegulatorTransferReceived")
+    def record_transfer(
+        self,
+        meta: EventMeta,
+        regulator_id: str,
+        regulator_name: str,
+        transfer_number: str,
+        deadline_working_days: int,
+        deadline_at: str,
+    ) -> None:
+        """Step 1 for 消协/12315: which body transferred it, under which number, by when."""
+
+    @event("NuisanceFlagged", topic="intake.Complaint.NuisanceFlagged")
+    def flag_nuisance(self, meta: EventMeta, source_ref: str, reason: str) -> None:
+        self.nuisance = True
+        self.nuisance_reason = reason
+
+    @event("GroupComplaintLinked", topic="intake.Complaint.GroupComplaintLinked")
+    def link_group(self, meta: EventMeta, group_id: str, group_key: str, member_count: int) -> None:
+        self.group_id = group_id
+        self.group_member_count = member_count
 
     @event("ComplaintDetailsConfirmed", topic="intake.Complaint.ComplaintDetailsConfirmed")
-    def confirm(self, meta: EventMeta, confirmed_via: str, corrections: dict[str, str]) -> None:
+    def _confirm(self, meta: EventMeta, confirmed_via: str, corrections: dict[str, str]) -> None:
         self.confirmed = True
+        self.corrections.update(corrections)
+
+    def confirm(self, meta: EventMeta, confirmed_via: str, corrections: dict[str, str]) -> None:
+        """Step 1: the record was read back to the consumer; refused once withdrawn or closed."""
+        if self.status in ("withdrawn", "closed"):
+            raise ComplaintClosedForActions(f"the complaint is {self.status}")
+        self._confirm(meta=meta, confirmed_via=confirmed_via, corrections=corrections)
 
     @event("DuplicateLinked", topic="intake.Complaint.DuplicateLinked")
     def link_duplicate(
@@ -259,3 +302,201 @@ class IdempotencyRecord(Aggregate):
         self.body_hash = body_hash
         self.status_code = status_code
         self.response = response
+
+
+class ConsumerFile(Aggregate):
+    """One consumer's contacts with a brand (by phone blind index): duplicates, nuisance, blocks.
+
+    Holds no PII: the consumer is the vault's subject reference, orders are match keys.
+    """
+
+    TOPIC = "intake.ConsumerFile"
+
+    class Event(Aggregate.Event):
+        TOPIC = "intake.ConsumerFile.Event"
+
+    class Created(Event, Aggregate.Created):
+        TOPIC = "intake.ConsumerFile.Created"
+
+    @event("ConsumerFileOpened", topic="intake.ConsumerFile.ConsumerFileOpened")
+    def __init__(self, id: UUID, brand_id: str, subject_ref: str) -> None:
+        self.brand_id = brand_id
+        self.subject_ref = subject_ref
+        self.contacts: list[dict[str, Any]] = []
+        self.flagged_reason: str | None = None
+        self.blocked_reason: str | None = None
+        self.refused = 0
+
+    @event("ContactRecorded", topic="intake.ConsumerFile.ContactRecorded")
+    def record_contact(
+        self,
+        contact_id: str,
+        complaint_id: str,
+        outcome: str,
+        keys: dict[str, str | None],
+        received_at: str,
+    ) -> None:
+        """A contact and what became of it: a new case, a duplicate, a nuisance case."""
+        self.contacts.append(
+            {
+                "contact_id": contact_id,
+                "complaint_id": complaint_id,
+                "outcome": outcome,
+                "keys": keys,
+                "received_at": received_at,
+            }
+        )
+
+    @event("SourceFlaggedAsNuisance", topic="intake.ConsumerFile.SourceFlaggedAsNuisance")
+    def flag_nuisance(self, reason: str, flagged_by: str, flagged_at: str) -> None:
+        self.flagged_reason = reason
+
+    @event("SourceBlocked", topic="intake.ConsumerFile.SourceBlocked")
+    def _block(self, reason: str, blocked_by: str, blocked_at: str) -> None:
+        self.blocked_reason = reason
+
+    def block(self, reason: str, blocked_by: str, blocked_at: str) -> None:
+        """Operations block a harassing source [001 第五篇]; blocking twice is refused."""
+        if self.blocked:
+            raise SourceAlreadyBlocked(f"source {self.subject_ref} is already blocked")
+        self._block(reason=reason, blocked_by=blocked_by, blocked_at=blocked_at)
+
+    @event("ContactRefused", topic="intake.ConsumerFile.ContactRefused")
+    def refuse(self, contact_id: str, channel: str, received_at: str) -> None:
+        """A contact from a blocked source was refused: counted, never made a case."""
+        self.refused += 1
+
+    @property
+    def blocked(self) -> bool:
+        return self.blocked_reason is not None
+
+    @property
+    def flagged(self) -> bool:
+        return self.flagged_reason is not None
+
+    def cases(self) -> list[dict[str, Any]]:
+        """Contacts that opened a complaint (not the ones linked as duplicates)."""
+        return [c for c in self.contacts if c["outcome"] != "duplicate"]
+
+
+class MerchantFile(Aggregate):
+    """A brand's complaints against one merchant in one product category (the group index)."""
+
+    TOPIC = "intake.MerchantFile"
+
+    class Event(Aggregate.Event):
+        TOPIC = "intake.MerchantFile.Event"
+
+    class Created(Event, Aggregate.Created):
+        TOPIC = "intake.MerchantFile.Created"
+
+    @event("MerchantFileOpened", topic="intake.MerchantFile.MerchantFileOpened")
+    def __init__(self, id: UUID, brand_id: str, group_key: str) -> None:
+        self.brand_id = brand_id
+        self.group_key = group_key
+        self.cases: list[dict[str, str]] = []
+
+    @event("MerchantCaseRecorded", topic="intake.MerchantFile.MerchantCaseRecorded")
+    def record_case(self, complaint_id: str, subject_ref: str, received_at: str) -> None:
+        self.cases.append(
+            {"complaint_id": complaint_id, "subject_ref": subject_ref, "received_at": received_at}
+        )
+
+
+class ComplaintGroup(Aggregate):
+    """Many consumers against the same merchant: a group complaint [003] and its members."""
+
+    TOPIC = "intake.ComplaintGroup"
+
+    class Event(Aggregate.Event):
+        TOPIC = "intake.ComplaintGroup.Event"
+
+    class Created(Event, Aggregate.Created):
+        TOPIC = "intake.ComplaintGroup.Created"
+
+    @event("GroupFormed", topic="intake.ComplaintGroup.GroupFormed")
+    def __init__(
+        self, id: UUID, brand_id: str, group_key: str, merchant: str, category: str, formed_at: str
+    ) -> None:
+        self.brand_id = brand_id
+        self.group_key = group_key
+        self.merchant = merchant
+        self.category = category
+        self.formed_at = formed_at
+        self.members: list[dict[str, str]] = []
+
+    @event("GroupMemberAdded", topic="intake.ComplaintGroup.GroupMemberAdded")
+    def add_member(self, complaint_id: str, subject_ref: str, received_at: str) -> None:
+        self.members.append(
+            {"complaint_id": complaint_id, "subject_ref": subject_ref, "received_at": received_at}
+        )
+
+    @property
+    def member_count(self) -> int:
+        return len(self.members)
+
+    @property
+    def consumer_count(self) -> int:
+        return len({m["subject_ref"] for m in self.members})
+
+
+class Regulator(Aggregate):
+    """A regulator integration (消协 or 12315) and its signing secret, encrypted at rest."""
+
+    TOPIC = "intake.Regulator"
+
+    class Event(Aggregate.Event):
+        TOPIC = "intake.Regulator.Event"
+
+    class Created(Event, Aggregate.Created):
+        TOPIC = "intake.Regulator.Created"
+
+    @event("RegulatorRegistered", topic="intake.Regulator.RegulatorRegistered")
+    def __init__(
+        self,
+        id: UUID,
+        regulator_id: str,
+        name: str,
+        kind: str,
+        wrapped_key: str,
+        sealed_secret: str,
+        registered_at: str,
+    ) -> None:
+        self.regulator_id = regulator_id
+        self.name = name
+        self.kind = kind
+        self.wrapped_key = wrapped_key
+        self.sealed_secret = sealed_secret
+        self.registered_at = registered_at
+
+
+class RegulatorNonce(Aggregate):
+    """One signed regulator request, recorded before it is acted on; its id makes reuse fail."""
+
+    TOPIC = "intake.RegulatorNonce"
+
+    class Event(Aggregate.Event):
+        TOPIC = "intake.RegulatorNonce.Event"
+
+    class Created(Event, Aggregate.Created):
+        TOPIC = "intake.RegulatorNonce.Created"
+
+    @event("RegulatorRequestRecorded", topic="intake.RegulatorNonce.RegulatorRequestRecorded")
+    def __init__(
+        self,
+        id: UUID,
+        regulator_id: str,
+        nonce: str,
+        method: str,
+        path: str,
+        timestamp: int,
+        body_sha256: str,
+        received_at: str,
+    ) -> None:
+        self.regulator_id = regulator_id
+        self.nonce = nonce
+        self.method = method
+        self.path = path
+        self.timestamp = timestamp
+        self.body_sha256 = body_sha256
+        self.received_at = received_at

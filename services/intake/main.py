@@ -6,6 +6,8 @@ from fastapi import FastAPI
 
 from services.intake.api import admin, router
 from services.intake.application import IntakeApplication
+from services.intake.webhooks import deliver_webhooks
+from services.intake.webhooks import router as webhooks
 from shared.service import ServiceSpec, create_app
 from shared.settings import Settings
 
@@ -13,8 +15,10 @@ SPEC = ServiceSpec(
     name="intake",
     title="The front door: brand portals and regulator transfers",
     application=IntakeApplication,
-    upstreams=("ROUTING", "COMPENSATION", "FOLLOWUP"),
-    routers=(router, admin),
+    # INTAKE too: intake fans its own published events out to brand webhooks.
+    upstreams=("INTAKE", "ROUTING", "COMPENSATION", "FOLLOWUP"),
+    routers=(router, admin, webhooks),
+    background=(deliver_webhooks,),
 )
 
 
