@@ -28,7 +28,7 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
-_PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+_PHONE = re.compile(r"(?<!\d)(\+?86[ -]?)?(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{6}(?:19|20)\d{2}\d{7}[\dXx](?![0-9A-Za-z])")
 _configured: set[str] = set()
 _lock = threading.Lock()
@@ -37,7 +37,7 @@ _lock = threading.Lock()
 def mask_pii(text: str) -> str:
     """Mask mainland mobile numbers and resident ID numbers in free text."""
     text = _ID_NUMBER.sub("[id-number]", text)
-    return _PHONE.sub(r"\1****\2", text)
+    return _PHONE.sub(r"\1\2****\3", text)
 
 
 class PiiMaskingFilter(logging.Filter):
@@ -48,6 +48,9 @@ class PiiMaskingFilter(logging.Filter):
             record.msg = record.getMessage()
             record.args = None
         record.msg = mask_pii(str(record.msg))
+        if record.exc_info:
+            record.exc_text = mask_pii(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
         return True
 
 

@@ -44,6 +44,11 @@ class CompensationApplication(ServiceApplication):
             offer_id, options = policies.remedy_options(
                 str(upstream.event_id), case.received, case.assignment["authority_fen"]
             )
+            if not options:
+                # Nothing within the handler's authority: no empty offer is made; the
+                # approval flow (主管批示) takes it from here.
+                processing.collect_events(case)
+                return
             case.offer_remedies(
                 meta=meta, offer_id=offer_id, options=[o.as_dict() for o in options]
             )

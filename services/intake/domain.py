@@ -31,6 +31,24 @@ STATUS_AFTER = {
 NOT_OPEN = frozenset({"withdrawn", "resolved", "closed"})
 
 
+# Statuses in lifecycle order: a late upstream event never moves a complaint backwards
+# (intake reads three streams on separate consumers, so arrival order across them varies).
+STATUS_ORDER = (
+    "received", "classified", "assigned", "offered", "negotiating", "accepted",
+    "revisit_scheduled", "revisited", "resolved", "closed",
+)
+
+
+def next_status(current: str, event_type: str) -> str:
+    """The status after an upstream event: forward only, except an explicit reopening."""
+    proposed = STATUS_AFTER.get(event_type, current)
+    if proposed == "reopened" or current == "reopened":
+        return proposed
+    if current not in STATUS_ORDER or proposed not in STATUS_ORDER:
+        return proposed
+    return max(current, proposed, key=STATUS_ORDER.index)
+
+
 class IntakeError(Exception):
     """A command intake's rules refuse."""
 
@@ -201,7 +219,7 @@ class Complaint(Aggregate):
         event_type = contract["type"]
         payload = contract["payload"]
         if self.status != "withdrawn":
-            self.status = STATUS_AFTER.get(event_type, self.status)
+            self.status = next_status(self.status, event_type)
         if event_type == "ComplaintClassified":
             self.category = payload["category"]
         elif event_type == "HandlerAssigned":
@@ -404,7 +422,11 @@ class MerchantFile(Aggregate):
 
 
 class ComplaintGroup(Aggregate):
-    """Many consumers against the same merchant: a group complaint [003] and its members."""
+    """Many consumers against the same merchant: a group complaint [003].
+
+    Its state stays small however many join (a count, not a member list): the members
+    are in its events and, for reading, in the complaint list.
+    """
 
     TOPIC = "intake.ComplaintGroup"
 
@@ -423,21 +445,11 @@ class ComplaintGroup(Aggregate):
         self.merchant = merchant
         self.category = category
         self.formed_at = formed_at
-        self.members: list[dict[str, str]] = []
+        self.member_count = 0
 
     @event("GroupMemberAdded", topic="intake.ComplaintGroup.GroupMemberAdded")
     def add_member(self, complaint_id: str, subject_ref: str, received_at: str) -> None:
-        self.members.append(
-            {"complaint_id": complaint_id, "subject_ref": subject_ref, "received_at": received_at}
-        )
-
-    @property
-    def member_count(self) -> int:
-        return len(self.members)
-
-    @property
-    def consumer_count(self) -> int:
-        return len({m["subject_ref"] for m in self.members})
+        self.member_count += 1
 
 
 class Regulator(Aggregate):

@@ -14,7 +14,7 @@ class ApologyIssued(Payload):
     message: str
 
 
-class RemedyOption(BaseModel):
+class RemedyOption(Payload):
     option_id: str
     kind: str
     amount_fen: int = Field(ge=0)

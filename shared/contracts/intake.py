@@ -16,25 +16,25 @@ Channel = Literal["phone", "web", "app", "email", "letter", "visit", "social_med
 DemandKind = Literal["refund", "exchange", "repair", "compensation", "apology", "other"]
 
 
-class Product(BaseModel):
+class Product(Payload):
     category: str
     model: str | None = None
     serial: str | None = None
 
 
-class Order(BaseModel):
+class Order(Payload):
     purchase_date: date | None = None
     price_fen: int | None = Field(default=None, ge=0)
     merchant: str | None = None
     order_ref: str | None = None
 
 
-class Demand(BaseModel):
+class Demand(Payload):
     kind: DemandKind
     amount_fen: int | None = Field(default=None, ge=0)
 
 
-class RegulatorRef(BaseModel):
+class RegulatorRef(Payload):
     regulator_id: str
     transfer_number: str
     deadline_working_days: int

@@ -50,7 +50,9 @@ def test_apology_names_the_product_and_does_not_admit_fault_000_001() -> None:
         assert admission not in message.lower()
 
 
-def contract(event_type: str, number: int, payload: dict[str, Any], cause: str | None = None) -> ContractEvent:
+def contract(
+    event_type: str, number: int, payload: dict[str, Any], cause: str | None = None
+) -> ContractEvent:
     return make_contract(
         event_id=UUID(int=number),
         event_type=event_type,
@@ -95,12 +97,18 @@ def test_apology_is_issued_before_remedies_are_offered_000_001() -> None:
 
 
 def test_consumers_demanded_kinds_are_offered_first_in_their_order_003() -> None:
-    _, options = remedy_options(CAUSE, received(30_000, {"kind": "repair"}, {"kind": "refund"}), FRONTLINE_AUTHORITY)
+    _, options = remedy_options(
+        CAUSE, received(30_000, {"kind": "repair"}, {"kind": "refund"}), FRONTLINE_AUTHORITY
+    )
     assert kinds(options) == ["repair", "refund", "voucher"]
 
 
 def test_refund_and_exchange_are_worth_the_price_and_compensation_what_was_asked() -> None:
-    demands = ({"kind": "refund"}, {"kind": "exchange"}, {"kind": "compensation", "amount_fen": 8_000})
+    demands = (
+        {"kind": "refund"},
+        {"kind": "exchange"},
+        {"kind": "compensation", "amount_fen": 8_000},
+    )
     _, options = remedy_options(CAUSE, received(30_000, *demands), FRONTLINE_AUTHORITY)
     assert [(o.kind, o.amount_fen) for o in options] == [
         ("refund", 30_000),
@@ -111,7 +119,9 @@ def test_refund_and_exchange_are_worth_the_price_and_compensation_what_was_asked
 
 
 def test_the_same_demand_twice_is_offered_once() -> None:
-    _, options = remedy_options(CAUSE, received(30_000, {"kind": "refund"}, {"kind": "refund"}), FRONTLINE_AUTHORITY)
+    _, options = remedy_options(
+        CAUSE, received(30_000, {"kind": "refund"}, {"kind": "refund"}), FRONTLINE_AUTHORITY
+    )
     assert kinds(options) == ["refund", "voucher"]
 
 
@@ -121,15 +131,25 @@ def test_demand_of_kind_other_is_not_turned_into_an_option() -> None:
 
 
 def test_nothing_above_the_handlers_authority_is_offered_001() -> None:
-    demands = ({"kind": "refund"}, {"kind": "compensation", "amount_fen": 80_000}, {"kind": "repair"})
+    demands = (
+        {"kind": "refund"},
+        {"kind": "compensation", "amount_fen": 80_000},
+        {"kind": "repair"},
+    )
     _, options = remedy_options(CAUSE, received(100_000, *demands), FRONTLINE_AUTHORITY)
     assert kinds(options) == ["repair", "voucher"]  # the ¥1,000 refund and ¥800 need a supervisor
 
 
 @pytest.mark.parametrize("authority_fen", [0, 1_999, 2_000, 50_000, 200_000])
 @pytest.mark.parametrize("price_fen", [None, 0, 9_999, 60_000, 300_000, 4_000_000])
-def test_every_offered_amount_is_within_authority(authority_fen: int, price_fen: int | None) -> None:
-    demands = ({"kind": "refund"}, {"kind": "exchange"}, {"kind": "compensation", "amount_fen": 45_000})
+def test_every_offered_amount_is_within_authority(
+    authority_fen: int, price_fen: int | None
+) -> None:
+    demands = (
+        {"kind": "refund"},
+        {"kind": "exchange"},
+        {"kind": "compensation", "amount_fen": 45_000},
+    )
     _, options = remedy_options(CAUSE, received(price_fen, *demands), authority_fen)
     assert all(o.amount_fen <= authority_fen for o in options)
 
@@ -158,7 +178,11 @@ def test_goodwill_voucher_is_the_larger_of_20_yuan_and_5_percent_of_price(
 
 
 def test_amounts_are_whole_fen_integers() -> None:
-    demands = ({"kind": "refund"}, {"kind": "compensation", "amount_fen": 1_234}, {"kind": "apology"})
+    demands = (
+        {"kind": "refund"},
+        {"kind": "compensation", "amount_fen": 1_234},
+        {"kind": "apology"},
+    )
     _, options = remedy_options(CAUSE, received(123_457, *demands), 200_000)
     assert options
     for option in options:
@@ -185,6 +209,10 @@ def test_a_different_cause_gives_different_ids_and_options_are_unique() -> None:
 
 
 def test_options_fit_the_remedy_options_offered_contract() -> None:
-    offer_id, options = remedy_options(CAUSE, received(30_000, {"kind": "repair"}), FRONTLINE_AUTHORITY)
-    event = contract("RemedyOptionsOffered", 3, {"offer_id": offer_id, "options": [o.as_dict() for o in options]})
+    offer_id, options = remedy_options(
+        CAUSE, received(30_000, {"kind": "repair"}), FRONTLINE_AUTHORITY
+    )
+    event = contract(
+        "RemedyOptionsOffered", 3, {"offer_id": offer_id, "options": [o.as_dict() for o in options]}
+    )
     assert event.payload["options"][0]["description"]

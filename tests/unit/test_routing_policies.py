@@ -53,7 +53,8 @@ def test_bath_house_stored_value_card_is_a_prepaid_card_complaint_003(descriptio
     result = classify(complaint(description, category="洗浴服务"))
     assert result.category == "prepaid_card"
     assert result.dimension == "reliability"
-    assert result.reasons and all(r.startswith("mentions ") for r in result.reasons)
+    assert result.reasons
+    assert all(r.startswith("mentions ") for r in result.reasons)
 
 
 def test_kao_shampoo_allergy_is_a_product_quality_complaint_003() -> None:
@@ -143,7 +144,9 @@ REGULATOR = {
         ({"demands": [{"kind": "compensation", "amount_fen": 600_000}]}, "large amount"),
     ],
 )
-def test_each_aggravating_factor_raises_severity_to_high(extra: dict[str, Any], factor: str) -> None:
+def test_each_aggravating_factor_raises_severity_to_high(
+    extra: dict[str, Any], factor: str
+) -> None:
     assert assess(complaint("", **extra)) == Severity("high", [factor])
 
 
@@ -154,7 +157,9 @@ def test_large_amount_threshold_is_five_thousand_yuan_inclusive() -> None:
 
 
 def test_missing_prices_and_amounts_count_as_zero() -> None:
-    received = complaint(order={"price_fen": None}, demands=[{"kind": "refund", "amount_fen": None}])
+    received = complaint(
+        order={"price_fen": None}, demands=[{"kind": "refund", "amount_fen": None}]
+    )
     assert assess(received).level == "normal"
 
 
@@ -163,9 +168,15 @@ def test_missing_prices_and_amounts_count_as_zero() -> None:
 
 @pytest.mark.parametrize(
     ("level", "team", "authority_fen"),
-    [("normal", "frontline", 50_000), ("high", "senior", 200_000), ("critical", "crisis", 2_000_000)],
+    [
+        ("normal", "frontline", 50_000),
+        ("high", "senior", 200_000),
+        ("critical", "crisis", 2_000_000),
+    ],
 )
-def test_severity_picks_the_team_and_its_authority(level: str, team: str, authority_fen: int) -> None:
+def test_severity_picks_the_team_and_its_authority(
+    level: str, team: str, authority_fen: int
+) -> None:
     chosen, handler = choose_handler(str(UUID(int=7)), Severity(level, []))
     assert (chosen.name, chosen.authority_fen) == (team, authority_fen)
     assert handler in chosen.handlers
