@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import nats
+from nats.js.api import DiscardPolicy
 
 from shared.cli import Platform
 from shared.settings import DEV_SECRET
@@ -73,7 +74,10 @@ def test_killing_intake_mid_stream_loses_nothing_and_duplicates_nothing(
 
     async def post_and_kill() -> None:
         poster = asyncio.create_task(post_many(120))
-        await asyncio.sleep(rng.uniform(0.15, 0.35))
+        deadline = time.monotonic() + 20
+        while len(accepted) < 5 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(rng.uniform(0.0, 0.2))  # mid-stream, at a seeded moment
         platform.kill("intake")
         await poster
 
@@ -112,3 +116,52 @@ def test_killing_intake_mid_stream_loses_nothing_and_duplicates_nothing(
     assert all(n == 1 for n in received.values()), "no complaint published twice"
     assert all(n == 1 for n in routed.values()), "no complaint routed twice"
     assert set(received) <= set(routed), "every published complaint was routed"
+
+
+def test_events_appended_but_not_yet_published_at_kill_are_published_once_after_restart(
+    platform: Platform,
+) -> None:
+    """Deterministic crash window: INTAKE refuses publishes, intake appends, kill -9, restart."""
+    brand = _brand(platform, "window-demo")
+
+    async def intake_stream(max_msgs: int | None = None) -> int:
+        nc = await nats.connect(f"nats://127.0.0.1:{platform.nats_port}")
+        js = nc.jetstream()
+        info = await js.stream_info("INTAKE")
+        if max_msgs is not None:  # hold the relay back: the stream refuses new messages
+            info.config.max_msgs = max_msgs
+            info.config.discard = DiscardPolicy.NEW
+            await js.update_stream(info.config)
+        await nc.close()
+        return int(info.state.messages)
+
+    with httpx.Client(base_url=platform.url("intake"), headers=brand, timeout=10) as client:
+        client.post("/v1/complaints", json=complaint_body())
+    time.sleep(0.5)
+    before = asyncio.run(intake_stream())
+    assert before > 0
+    asyncio.run(intake_stream(max_msgs=before))
+    with httpx.Client(base_url=platform.url("intake"), headers=brand, timeout=10) as client:
+        ids = [client.post("/v1/complaints", json=complaint_body(
+            consumer={"name": "顾客", "phone": f"135{n:08d}"})).json()["complaint_id"]
+            for n in range(10)]
+    time.sleep(0.5)
+    assert asyncio.run(intake_stream()) == before, "appended, not yet published"
+    platform.kill("intake")
+
+    platform.start_service("intake")  # its start-up restores the stream's limits
+    platform.wait_ready("intake")
+    with httpx.Client(base_url=platform.url("intake"), headers=brand, timeout=10) as client:
+        def all_offered() -> bool:
+            return all(client.get(f"/v1/complaints/{c}").json()["offer"] for c in ids)
+
+        deadline = time.monotonic() + 15
+        while not all_offered():
+            assert time.monotonic() < deadline, "downstream effects after restart"
+            time.sleep(0.1)
+        for complaint_id in ids:
+            events = client.get(f"/v1/complaints/{complaint_id}/history").json()["events"]
+            types = Counter(e["type"] for e in events)
+            assert types["ComplaintReceived"] == 1 and types["HandlerAssigned"] == 1
+            assert types["RemedyOptionsOffered"] == 1
+    assert asyncio.run(intake_stream()) > before
