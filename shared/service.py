@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -144,6 +144,7 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     app.add_middleware(TracingMiddleware, service=spec.name)
     app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES)
     app.include_router(health_router())
+    app.include_router(ops_router())
     for router in spec.routers:
         app.include_router(router)
     return app
@@ -169,6 +170,28 @@ async def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
         for upstream in spec.upstreams
     ]
     return Runtime(spec, settings, application, bus, relay, consumers)
+
+
+def ops_router() -> APIRouter:
+    """Ops endpoints every service has."""
+    from shared.auth import require_role
+    from shared.errors import error_responses
+
+    router = APIRouter(prefix="/v1/ops", tags=["ops"])
+
+    @router.get("/dead-letters", responses=error_responses(401, 403),
+                dependencies=[Depends(require_role("supervisor"))],
+                summary="Messages this service could not process, with the error")
+    async def dead_letters(request: Request) -> list[dict[str, Any]]:
+        runtime = runtime_of(request)
+        letters = await asyncio.to_thread(runtime.application.dead_letters)
+        return [
+            {"stream": d.stream, "sequence": d.sequence, "subject": d.subject,
+             "error": d.error, "deliveries": d.deliveries, "at": d.created_on.isoformat()}
+            for d in letters
+        ]
+
+    return router
 
 
 def health_router() -> APIRouter:

@@ -189,6 +189,14 @@ class ServiceApplication(EventSourcedProjection[UUID]):
                 return False
         return True
 
+    def dead_letters(self, limit: int = 500) -> list[DeadLetter]:
+        """Messages this service set aside, oldest first."""
+        found = self.recorder.select_notifications(
+            1, limit, topics=["shared.DeadLetter.MessageDeadLettered"]
+        )
+        letters: list[DeadLetter] = [self.repository.get(n.originator_id) for n in found]
+        return letters
+
     def position(self, upstream: str) -> int:
         """The last upstream stream sequence processed (0 before the first)."""
         return self.recorder.max_tracking_id(upstream) or 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from collections import Counter
@@ -48,6 +49,21 @@ def test_a_posted_complaint_shows_all_four_services_in_its_history_within_two_se
     )
     assert elapsed < 2.0
     assert {e["trace_id"] for e in events} == {trace_id}
+
+    # The same trace runs through every service's spans (exported to local files).
+    traces = platform.data_dir / "traces"
+    deadline = time.monotonic() + 5
+    while True:
+        services_in_trace = {
+            span["service"]
+            for path in traces.glob("*.jsonl")
+            for span in map(json.loads, path.read_text().splitlines())
+            if span["trace_id"] == trace_id
+        }
+        if len(services_in_trace) == 4 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert services_in_trace == {"intake", "routing", "compensation", "followup"}
 
 
 def test_killing_intake_mid_stream_loses_nothing_and_duplicates_nothing(

@@ -11,6 +11,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from shared.bus import DEAD_LETTER_STREAM
 from shared.contracts import ContractEvent, make_contract
+from shared.settings import DEV_SECRET
 from shared.store import DeadLetter, derive_id
 from tests.platform import RunningService, eventually
 
@@ -105,6 +106,10 @@ async def test_poison_messages_go_to_the_dead_letter_subject_and_the_stream_move
     letter = app.repository.get(derive_id("dead-letter", "INTAKE", 2))
     assert isinstance(letter, DeadLetter) and letter.sequence == 2
     assert app.position("INTAKE") == 3
+    listed = await routing.client.get(
+        "/v1/ops/dead-letters", headers={"Authorization": f"Bearer {DEV_SECRET}"})
+    assert [d["sequence"] for d in listed.json()] == [1, 2]
+    assert (await routing.client.get("/v1/ops/dead-letters")).status_code == 401
 
 
 async def test_events_of_one_complaint_are_processed_in_order(service: Any) -> None:
