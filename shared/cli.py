@@ -77,12 +77,21 @@ class Platform:
             _say(f"{service:<14} {self.url(service)}  (docs /docs, log {logs}/{service}.log)")
 
     def _start_nats(self, logs: Path) -> None:
-        argv = [find_nats_server(), "-js", "-a", "127.0.0.1", "-p", str(self.nats_port),
-                "-sd", str(self.data_dir / "nats")]
+        argv = [
+            find_nats_server(),
+            "-js",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(self.nats_port),
+            "-sd",
+            str(self.data_dir / "nats"),
+        ]
         self._spawn("nats", argv, logs / "nats.log")
         _wait(lambda: _port_open(self.nats_port), 10, "nats-server")
-        _say(f"nats-server    nats://127.0.0.1:{self.nats_port}  "
-             f"(JetStream in {self.data_dir}/nats)")
+        _say(
+            f"nats-server    nats://127.0.0.1:{self.nats_port}  (JetStream in {self.data_dir}/nats)"
+        )
 
     def start_service(self, service: str) -> None:
         env = {
@@ -91,10 +100,22 @@ class Platform:
             "AFTERSALES_DATA_DIR": str(self.data_dir),
         }
         argv = [
-            sys.executable, "-m", "uvicorn", "--factory", f"services.{service}.main:build",
-            "--host", "127.0.0.1", "--port", str(self.ports[service]),
-            "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-            "--timeout-graceful-shutdown", "20",
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            f"services.{service}.main:build",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.ports[service]),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--timeout-graceful-shutdown",
+            "20",
         ]
         self.children = [(n, c) for n, c in self.children if n != service]
         self._spawn(service, argv, self.data_dir / "logs" / f"{service}.log", env)

@@ -7,6 +7,7 @@ a brand only ever reads subjects under its own brand id.
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -53,7 +54,7 @@ def causal_order(entries: list[HistoryEntry]) -> list[HistoryEntry]:
         per_stream[entry.stream].append(entry)
     for stream_entries in per_stream.values():
         stream_entries.sort(key=lambda e: e.sequence)
-        for earlier, later in zip(stream_entries, stream_entries[1:], strict=False):
+        for earlier, later in itertools.pairwise(stream_entries):
             _edge(after, waiting, str(earlier.event.event_id), str(later.event.event_id))
     for key, entry in by_id.items():
         cause = entry.event.causation_id

@@ -179,15 +179,24 @@ def ops_router() -> APIRouter:
 
     router = APIRouter(prefix="/v1/ops", tags=["ops"])
 
-    @router.get("/dead-letters", responses=error_responses(401, 403),
-                dependencies=[Depends(require_role("supervisor"))],
-                summary="Messages this service could not process, with the error")
+    @router.get(
+        "/dead-letters",
+        responses=error_responses(401, 403),
+        dependencies=[Depends(require_role("supervisor"))],
+        summary="Messages this service could not process, with the error",
+    )
     async def dead_letters(request: Request) -> list[dict[str, Any]]:
         runtime = runtime_of(request)
         letters = await asyncio.to_thread(runtime.application.dead_letters)
         return [
-            {"stream": d.stream, "sequence": d.sequence, "subject": d.subject,
-             "error": d.error, "deliveries": d.deliveries, "at": d.created_on.isoformat()}
+            {
+                "stream": d.stream,
+                "sequence": d.sequence,
+                "subject": d.subject,
+                "error": d.error,
+                "deliveries": d.deliveries,
+                "at": d.created_on.isoformat(),
+            }
             for d in letters
         ]
 

@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 SERVICES = ("intake", "routing", "compensation", "followup")
 DEFAULT_PORTS = {"intake": 8001, "routing": 8002, "compensation": 8003, "followup": 8004}
 # Development-only secrets: `aftersales up` and the tests use them; production refuses them.
-DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"  # noqa: S105 (refused in production)
 
 
 class Settings(BaseSettings):
@@ -131,10 +131,11 @@ def persistence_env(service: str, settings: Settings) -> dict[str, str]:
 
 
 def application_secrets(settings: Settings) -> dict[str, str]:
-    """The secrets an application reads from its eventsourcing environment."""
+    """The secrets (and tunables) an application reads from its eventsourcing environment."""
     return {
         "AFTERSALES_PII_MASTER_KEY": settings.pii_master_key,
         "AFTERSALES_PII_INDEX_KEY": settings.pii_index_key,
+        "AFTERSALES_DUPLICATE_WINDOW_DAYS": str(settings.duplicate_window_days),
     }
 
 

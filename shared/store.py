@@ -194,7 +194,7 @@ class ServiceApplication(EventSourcedProjection[UUID]):
         found = self.recorder.select_notifications(
             1, limit, topics=["shared.DeadLetter.MessageDeadLettered"]
         )
-        letters: list[DeadLetter] = [self.repository.get(n.originator_id) for n in found]
+        letters: list[DeadLetter] = [self.repository.get(UUID(str(n.originator_id))) for n in found]
         return letters
 
     def position(self, upstream: str) -> int:

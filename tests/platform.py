@@ -20,7 +20,10 @@ from shared.service import Runtime, ServiceSpec, create_app
 from shared.settings import DEV_SECRET, Settings
 
 SPECS: dict[str, ServiceSpec] = {
-    "intake": INTAKE, "routing": ROUTING, "compensation": COMPENSATION, "followup": FOLLOWUP,
+    "intake": INTAKE,
+    "routing": ROUTING,
+    "compensation": COMPENSATION,
+    "followup": FOLLOWUP,
 }
 ADMIN = {"Authorization": f"Bearer {DEV_SECRET}"}
 T = TypeVar("T")
@@ -53,8 +56,9 @@ async def start_service(name: str, settings: Settings) -> RunningService:
     return RunningService(name, app, client, stack)
 
 
-async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 10.0,
-                     what: str = "condition") -> T:
+async def eventually(
+    check: Callable[[], Awaitable[T | None]], timeout: float = 10.0, what: str = "condition"
+) -> T:
     """Poll an async check until it returns something truthy."""
     end = time.monotonic() + timeout
     while True:

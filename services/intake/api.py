@@ -7,26 +7,37 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, Field
 
 from services.intake.application import (
+    Confirmation,
     ConsumerAction,
     IntakeApplication,
     NewComplaint,
+    NewRegulator,
+    RegulatorTransfer,
+    SignedRequest,
     cursor_of,
 )
 from services.intake.application import (
     Request as IntakeRequest,
 )
+from services.intake.domain import Regulator
 from shared.auth import require_role
 from shared.errors import Unauthorized, error_responses
 from shared.history import complaint_history
-from shared.security import OpsClaims
+from shared.security import (
+    NONCE_HEADER,
+    REGULATOR_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    OpsClaims,
+)
 from shared.service import runtime_of
 from shared.telemetry import current_trace_id
 
@@ -59,6 +70,8 @@ IdempotencyKey = Annotated[
     ),
 ]
 Admin = Annotated[OpsClaims, Depends(require_role("admin"))]
+Supervisor = Annotated[OpsClaims, Depends(require_role("supervisor"))]
+Viewer = Annotated[OpsClaims, Depends(require_role("viewer"))]
 
 router = APIRouter(prefix="/v1", tags=["complaints"])
 admin = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -85,13 +98,17 @@ class Withdrawal(BaseModel):
 @router.post(
     "/complaints",
     status_code=201,
-    responses=error_responses(401, 409, 413, 422),
+    responses={
+        200: {"description": "A repeat about an open complaint: that one, with `duplicate_of`"},
+        **error_responses(401, 403, 409, 413, 422),
+    },
     summary="Record a complaint (受理)",
 )
 async def post_complaint(
     new: NewComplaint, caller: Caller, app: App, response: Response
 ) -> dict[str, Any]:
-    status, body = await asyncio.to_thread(app.receive_complaint, caller, new)
+    """201 for a new case; 200 when it repeats an open one; 403 when the source is blocked."""
+    status, body = await asyncio.to_thread(app.receive_complaint, caller, new, datetime.now(UTC))
     response.status_code = status
     response.headers["Location"] = f"/v1/complaints/{body['complaint_id']}"
     return body
@@ -112,11 +129,15 @@ async def list_complaints(
     since: Annotated[datetime | None, Query(description="Received at or after (ISO 8601).")] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    queue: Annotated[
+        Literal["normal", "nuisance"],
+        Query(description="`nuisance`: harassment contacts, kept out of the normal list."),
+    ] = "normal",
 ) -> ComplaintList:
     """The brand's complaints, oldest first, a page at a time."""
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    rows = app.index.page(brand, status, since, cursor, limit + 1)
+    rows = app.index.page(brand, status, since, cursor, limit + 1, queue)
     more = len(rows) > limit
     rows = rows[:limit]
     items = [
@@ -125,6 +146,8 @@ async def list_complaints(
             "status": r.status,
             "received_at": r.received_at.isoformat(),
             "updated_at": r.updated_at.isoformat(),
+            "nuisance": r.nuisance,
+            "subject_ref": r.subject_ref,
         }
         for r in rows
     ]
@@ -157,6 +180,25 @@ async def post_withdrawal(
     return app.complaint_view(complaint)
 
 
+@router.post(
+    "/complaints/{complaint_id}/confirmation",
+    responses=error_responses(401, 404, 409, 413, 422),
+    summary="The record was read back to the consumer and confirmed",
+)
+async def post_confirmation(
+    complaint_id: UUID, confirmation: Confirmation, caller: Caller, app: App
+) -> dict[str, Any]:
+    complaint = await asyncio.to_thread(app.confirm, caller, complaint_id, confirmation)
+    return app.complaint_view(complaint)
+
+
+@router.get("/groups/{group_id}", responses=error_responses(401, 404, 422))
+async def get_group(group_id: UUID, brand: BrandId, app: App) -> dict[str, Any]:
+    """A group complaint: many consumers against one merchant, its members and count."""
+    group = await asyncio.to_thread(app.group, brand, group_id)
+    return app.group_view(group)
+
+
 @router.get("/complaints/{complaint_id}/history", responses=error_responses(401, 404))
 async def get_history(
     complaint_id: UUID, brand: BrandId, app: App, request: Request
@@ -179,6 +221,122 @@ async def get_ops_history(
     entries = await complaint_history(runtime_of(request).bus, complaint_id)
     visible = [e for e in entries if claims.can_see_brand(e.event.brand_id)]
     return {"complaint_id": str(complaint_id), "events": [e.as_dict() for e in visible]}
+
+
+class SourceAction(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+@router.get(
+    "/ops/sources/{subject_ref}", tags=["ops"], responses=error_responses(401, 403, 404, 422)
+)
+async def get_source(subject_ref: UUID, app: App, claims: Viewer) -> dict[str, Any]:
+    """A contact source: its contacts, nuisance flag, block and refused contacts."""
+    file = await asyncio.to_thread(app.source, str(subject_ref), claims)
+    return app.source_view(file)
+
+
+@router.post(
+    "/ops/sources/{subject_ref}/block",
+    tags=["ops"],
+    responses=error_responses(401, 403, 404, 409, 422),
+    summary="Block a harassing source: its further complaints are refused (403)",
+)
+async def post_source_block(
+    subject_ref: UUID, action: SourceAction, app: App, claims: Supervisor
+) -> dict[str, Any]:
+    file = await asyncio.to_thread(
+        app.block_source, str(subject_ref), claims, action.reason, datetime.now(UTC)
+    )
+    return app.source_view(file)
+
+
+@router.post(
+    "/ops/sources/{subject_ref}/nuisance",
+    tags=["ops"],
+    responses=error_responses(401, 403, 404, 422),
+    summary="Flag a source as nuisance: its further complaints go to the nuisance queue",
+)
+async def post_source_nuisance(
+    subject_ref: UUID, action: SourceAction, app: App, claims: Supervisor
+) -> dict[str, Any]:
+    file = await asyncio.to_thread(
+        app.flag_source, str(subject_ref), claims, action.reason, datetime.now(UTC)
+    )
+    return app.source_view(file)
+
+
+# --- regulators (消协 / 12315), HMAC-signed -----------------------------------------------
+
+
+async def signed_regulator(
+    request: Request,
+    app: App,
+    regulator_id: Annotated[str | None, Header(alias=REGULATOR_HEADER)] = None,
+    timestamp: Annotated[str | None, Header(alias=TIMESTAMP_HEADER, description="Unix s")] = None,
+    nonce: Annotated[str | None, Header(alias=NONCE_HEADER)] = None,
+    signature: Annotated[str | None, Header(alias=SIGNATURE_HEADER, description="Hex")] = None,
+) -> Regulator:
+    """The regulator that signed this request; its nonce is recorded before anything else."""
+    values = (regulator_id, timestamp, nonce, signature)
+    names = (REGULATOR_HEADER, TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER)
+    missing = [name for name, value in zip(names, values, strict=True) if not value]
+    if missing:
+        raise Unauthorized(f"missing signature headers: {', '.join(missing)}")
+    query = request.url.query
+    signed = SignedRequest(
+        regulator_id=regulator_id or "",
+        timestamp=timestamp or "",
+        nonce=nonce or "",
+        signature=signature or "",
+        method=request.method,
+        path=request.url.path + (f"?{query}" if query else ""),
+        body=await request.body(),
+    )
+    return await asyncio.to_thread(app.authenticate_regulator, signed, datetime.now(UTC))
+
+
+SignedRegulator = Annotated[Regulator, Depends(signed_regulator)]
+
+
+@router.post(
+    "/regulator/transfers",
+    tags=["regulator"],
+    status_code=201,
+    responses={
+        200: {"description": "This transfer number was received before: the same complaint"},
+        **error_responses(401, 413, 422),
+    },
+    summary="A regulator transfers a complaint to a brand (转办)",
+)
+async def post_transfer(
+    transfer: RegulatorTransfer, regulator: SignedRegulator, app: App, response: Response
+) -> dict[str, Any]:
+    """Signed with HMAC-SHA256, keyed with the UTF-8 bytes of the regulator's secret, over
+    `METHOD\\npath[?query]\\nunix-seconds\\nnonce\\nsha256-hex(body)` (the path as decoded
+    UTF-8). Timestamps more than 5 minutes off, and any nonce used before, are refused (401).
+    The same transfer number again returns the first complaint (200), never a second one.
+    """
+    status, body = await asyncio.to_thread(
+        app.receive_transfer, regulator, transfer, current_trace_id(), datetime.now(UTC)
+    )
+    response.status_code = status
+    return body
+
+
+@router.get(
+    "/regulator/transfers/{transfer_number}",
+    tags=["regulator"],
+    responses=error_responses(401, 404, 422),
+)
+async def get_transfer(
+    transfer_number: Annotated[str, Path(pattern=r"^[\w.-]{1,64}$")],
+    regulator: SignedRegulator,
+    app: App,
+) -> dict[str, Any]:
+    """The transferred complaint's status; `outcome` stays null until it is reported back."""
+    complaint = await asyncio.to_thread(app.transfer, regulator, transfer_number)
+    return app.transfer_view(complaint)
 
 
 # --- admin ------------------------------------------------------------------------------
@@ -221,3 +379,13 @@ async def post_brand_key(brand: str, app: App, _: Admin) -> dict[str, Any]:
 async def delete_brand_key(brand: str, key_id: str, app: App, _: Admin) -> Response:
     await asyncio.to_thread(app.revoke_api_key, brand, key_id, "revoked by admin")
     return Response(status_code=204)
+
+
+@admin.post("/regulators", status_code=201, responses=error_responses(401, 403, 409, 422))
+async def post_regulator(new: NewRegulator, app: App, _: Admin) -> dict[str, Any]:
+    """Register a regulator integration; its signing secret is shown once, here.
+
+    It is stored encrypted (HMAC verification needs the secret itself), never logged.
+    """
+    secret = await asyncio.to_thread(app.register_regulator, new, datetime.now(UTC))
+    return {**new.model_dump(), "secret": secret}

@@ -34,8 +34,16 @@ NOT_OPEN = frozenset({"withdrawn", "resolved", "closed"})
 # Statuses in lifecycle order: a late upstream event never moves a complaint backwards
 # (intake reads three streams on separate consumers, so arrival order across them varies).
 STATUS_ORDER = (
-    "received", "classified", "assigned", "offered", "negotiating", "accepted",
-    "revisit_scheduled", "revisited", "resolved", "closed",
+    "received",
+    "classified",
+    "assigned",
+    "offered",
+    "negotiating",
+    "accepted",
+    "revisit_scheduled",
+    "revisited",
+    "resolved",
+    "closed",
 )
 
 

@@ -67,7 +67,9 @@ def matched_fields(new: MatchKeys, prior: MatchKeys) -> list[str] | None:
     for name in ("serial", "model"):
         mine, theirs = getattr(new, name), getattr(prior, name)
         if mine and theirs:
-            return ["consumer.phone", "order.merchant", f"product.{name}"] if mine == theirs else None
+            return (
+                ["consumer.phone", "order.merchant", f"product.{name}"] if mine == theirs else None
+            )
     return None
 
 

@@ -61,8 +61,16 @@ class PostgresKeyStore:
 
     def __init__(self, env: dict[str, str]) -> None:
         import psycopg
+        from psycopg import sql
 
-        self._schema = env.get("POSTGRES_SCHEMA", "intake")
+        schema = sql.Identifier(env.get("POSTGRES_SCHEMA", "intake"))
+        self._insert = sql.SQL(
+            "INSERT INTO {}.subject_keys VALUES (%s, %s) ON CONFLICT DO NOTHING"
+        ).format(schema)
+        self._select = sql.SQL("SELECT key FROM {}.subject_keys WHERE subject_id = %s").format(
+            schema
+        )
+        self._delete = sql.SQL("DELETE FROM {}.subject_keys WHERE subject_id = %s").format(schema)
         self._lock = threading.Lock()
         self._db = psycopg.connect(
             dbname=env["POSTGRES_DBNAME"],
@@ -72,23 +80,25 @@ class PostgresKeyStore:
             password=env.get("POSTGRES_PASSWORD", ""),
             autocommit=True,
         )
-        self._db.execute(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"')
+        self._db.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
         self._db.execute(
-            f'CREATE TABLE IF NOT EXISTS "{self._schema}".subject_keys '
-            "(subject_id TEXT PRIMARY KEY, key BYTEA NOT NULL)"
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {}.subject_keys "
+                "(subject_id TEXT PRIMARY KEY, key BYTEA NOT NULL)"
+            ).format(schema)
         )
 
     def put(self, subject_id: str, wrapped_key: bytes) -> None:
         with self._lock:
             self._db.execute(
-                f'INSERT INTO "{self._schema}".subject_keys VALUES (%s, %s) ON CONFLICT DO NOTHING',
+                self._insert,
                 (subject_id, wrapped_key),
             )
 
     def get(self, subject_id: str) -> bytes | None:
         with self._lock:
             row = self._db.execute(
-                f'SELECT key FROM "{self._schema}".subject_keys WHERE subject_id = %s',
+                self._select,
                 (subject_id,),
             ).fetchone()
         return bytes(row[0]) if row else None
@@ -96,7 +106,7 @@ class PostgresKeyStore:
     def delete(self, subject_id: str) -> bool:
         with self._lock:
             cursor = self._db.execute(
-                f'DELETE FROM "{self._schema}".subject_keys WHERE subject_id = %s',
+                self._delete,
                 (subject_id,),
             )
         return cursor.rowcount > 0

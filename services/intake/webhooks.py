@@ -384,12 +384,17 @@ class DeliveryLog:
         return taken
 
     def release(self, delivery_id: UUID, retry_at: datetime | None = None) -> None:
-        """The attempt is over; `retry_at` re-queues it when it could not be recorded."""
+        """The attempt is over: queue what comes next (`retry_at` if it went unrecorded).
+
+        Queued again even if the retry is already queued: `take_due` drops entries of
+        deliveries in flight, and the retry may have been caught up while in flight.
+        """
         with self.lock:
             self.in_flight.discard(delivery_id)
             row = self.rows[delivery_id]
-            if retry_at is not None and row.view.status == "pending":
-                self._reschedule(row, retry_at)
+            next_at = retry_at or row.view.next_attempt_at
+            if row.view.status == "pending" and next_at is not None:
+                self._reschedule(row, next_at)
 
     def seconds_until_due(self, now: datetime) -> float | None:
         with self.lock:

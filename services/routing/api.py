@@ -14,7 +14,6 @@ from shared.errors import NotFound, error_responses
 from shared.security import OpsClaims
 from shared.service import application_of
 
-
 App = Annotated[RoutingApplication, Depends(application_of(RoutingApplication))]
 Viewer = Annotated[OpsClaims, Depends(require_role("viewer"))]
 router = APIRouter(prefix="/v1", tags=["routing"])

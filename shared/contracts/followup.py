@@ -8,7 +8,7 @@ from shared.contracts.base import Payload
 
 
 class FollowupCaseOpened(Payload):
-    """"1+3" [003]: every complaint is followed until revisited; the promise clocks start.
+    """ "1+3" [003]: every complaint is followed until revisited; the promise clocks start.
 
     Acknowledge within 24 hours, a full plan for complex cases within 72 hours [002 承诺书].
     """

@@ -50,7 +50,7 @@ class ComplaintReceived(Payload):
     order: Order
     description: str
     demands: list[Demand]
-    attachments: list[str] = []
+    attachments: list[str] = Field(default_factory=list)
     media_exposure: bool = False
     injury: bool = False
     regulator: RegulatorRef | None = None
@@ -72,7 +72,7 @@ class ComplaintDetailsConfirmed(Payload):
     """Step 1: the record was read back to the consumer and confirmed."""
 
     confirmed_via: str
-    corrections: dict[str, str] = {}
+    corrections: dict[str, str] = Field(default_factory=dict)
 
 
 class DuplicateLinked(Payload):

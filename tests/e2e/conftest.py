@@ -13,8 +13,12 @@ from tests.servers import NatsServer, free_port
 
 
 @pytest.fixture
-def platform(tmp_path: Path, nats_server_e2e: NatsServer, monkeypatch: pytest.MonkeyPatch,
-             request: pytest.FixtureRequest) -> Iterator[Platform]:
+def platform(
+    tmp_path: Path,
+    nats_server_e2e: NatsServer,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> Iterator[Platform]:
     """The four services on free ports, SQLite under tmp_path, one NATS server."""
     monkeypatch.setenv("PERSISTENCE_MODULE", "eventsourcing.sqlite")
     ports = {name: free_port() for name in ("intake", "routing", "compensation", "followup")}

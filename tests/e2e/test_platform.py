@@ -21,8 +21,12 @@ ADMIN = {"Authorization": f"Bearer {DEV_SECRET}"}
 
 
 def _brand(platform: Platform, brand_id: str) -> dict[str, str]:
-    response = httpx.post(f"{platform.url('intake')}/v1/admin/brands", headers=ADMIN,
-                          json={"brand_id": brand_id, "name": brand_id}, timeout=10)
+    response = httpx.post(
+        f"{platform.url('intake')}/v1/admin/brands",
+        headers=ADMIN,
+        json={"brand_id": brand_id, "name": brand_id},
+        timeout=10,
+    )
     assert response.status_code == 201, response.text
     return {"X-Api-Key": response.json()["api_key"]}
 
@@ -39,8 +43,12 @@ def test_a_posted_complaint_shows_all_four_services_in_its_history_within_two_se
         events: list[dict[str, Any]] = []
         while time.monotonic() - started < 2.0:
             events = client.get(f"/v1/complaints/{complaint_id}/history").json()["events"]
-            if {e["service"] for e in events} == {"intake", "routing", "compensation",
-                                                   "followup"} and len(events) >= 7:
+            if {e["service"] for e in events} == {
+                "intake",
+                "routing",
+                "compensation",
+                "followup",
+            } and len(events) >= 7:
                 break
             time.sleep(0.02)
         elapsed = time.monotonic() - started
@@ -67,7 +75,8 @@ def test_a_posted_complaint_shows_all_four_services_in_its_history_within_two_se
 
 
 def test_killing_intake_mid_stream_loses_nothing_and_duplicates_nothing(
-    platform: Platform, seed: int,
+    platform: Platform,
+    seed: int,
 ) -> None:
     """kill -9 between append and publish: after restart each event is published once."""
     rng = random.Random(seed)
@@ -75,12 +84,16 @@ def test_killing_intake_mid_stream_loses_nothing_and_duplicates_nothing(
     accepted: list[str] = []
 
     async def post_many(count: int) -> None:
-        async with httpx.AsyncClient(base_url=platform.url("intake"), headers=brand,
-                                     timeout=10) as client:
+        async with httpx.AsyncClient(
+            base_url=platform.url("intake"), headers=brand, timeout=10
+        ) as client:
+
             async def one(n: int) -> None:
                 try:
-                    response = await client.post("/v1/complaints", json=complaint_body(
-                        consumer={"name": "顾客", "phone": f"139{n:08d}"}))
+                    response = await client.post(
+                        "/v1/complaints",
+                        json=complaint_body(consumer={"name": "顾客", "phone": f"139{n:08d}"}),
+                    )
                 except httpx.HTTPError:
                     return  # the process died under this request: not acknowledged
                 if response.status_code == 201:
@@ -158,9 +171,13 @@ def test_events_appended_but_not_yet_published_at_kill_are_published_once_after_
     assert before > 0
     asyncio.run(intake_stream(max_msgs=before))
     with httpx.Client(base_url=platform.url("intake"), headers=brand, timeout=10) as client:
-        ids = [client.post("/v1/complaints", json=complaint_body(
-            consumer={"name": "顾客", "phone": f"135{n:08d}"})).json()["complaint_id"]
-            for n in range(10)]
+        ids = [
+            client.post(
+                "/v1/complaints",
+                json=complaint_body(consumer={"name": "顾客", "phone": f"135{n:08d}"}),
+            ).json()["complaint_id"]
+            for n in range(10)
+        ]
     time.sleep(0.5)
     assert asyncio.run(intake_stream()) == before, "appended, not yet published"
     platform.kill("intake")
@@ -168,6 +185,7 @@ def test_events_appended_but_not_yet_published_at_kill_are_published_once_after_
     platform.start_service("intake")  # its start-up restores the stream's limits
     platform.wait_ready("intake")
     with httpx.Client(base_url=platform.url("intake"), headers=brand, timeout=10) as client:
+
         def all_offered() -> bool:
             return all(client.get(f"/v1/complaints/{c}").json()["offer"] for c in ids)
 
@@ -178,6 +196,7 @@ def test_events_appended_but_not_yet_published_at_kill_are_published_once_after_
         for complaint_id in ids:
             events = client.get(f"/v1/complaints/{complaint_id}/history").json()["events"]
             types = Counter(e["type"] for e in events)
-            assert types["ComplaintReceived"] == 1 and types["HandlerAssigned"] == 1
+            assert types["ComplaintReceived"] == 1
+            assert types["HandlerAssigned"] == 1
             assert types["RemedyOptionsOffered"] == 1
     assert asyncio.run(intake_stream()) > before

@@ -18,15 +18,24 @@ from tests.platform import RunningService, eventually
 
 def received(complaint_id: uuid.UUID | None = None, **payload: Any) -> ContractEvent:
     body = {
-        "channel": "phone", "subject_ref": "subject-1",
-        "product": {"category": "电视 television"}, "order": {"price_fen": 329900},
-        "description": "电视黑屏，质量故障", "demands": [{"kind": "exchange"}], **payload,
+        "channel": "phone",
+        "subject_ref": "subject-1",
+        "product": {"category": "电视 television"},
+        "order": {"price_fen": 329900},
+        "description": "电视黑屏，质量故障",
+        "demands": [{"kind": "exchange"}],
+        **payload,
     }
     complaint_id = complaint_id or uuid.uuid4()
     return make_contract(
-        event_id=derive_id("test", complaint_id), event_type="ComplaintReceived",
-        complaint_id=complaint_id, brand_id="acme", occurred_at=datetime.now(UTC),
-        trace_id=uuid.uuid4().hex, causation_id=None, payload=body,
+        event_id=derive_id("test", complaint_id),
+        event_type="ComplaintReceived",
+        complaint_id=complaint_id,
+        brand_id="acme",
+        occurred_at=datetime.now(UTC),
+        trace_id=uuid.uuid4().hex,
+        causation_id=None,
+        payload=body,
     )
 
 
@@ -55,9 +64,14 @@ async def test_a_redelivered_message_creates_no_duplicate_event(service: Any) ->
     # The durable consumer loses its acks (as after a NATS restore): everything is redelivered.
     bus = await _fresh_bus(routing)
     await bus.js.delete_consumer("INTAKE", "routing-from-intake")
-    await bus.js.add_consumer("INTAKE", ConsumerConfig(
-        durable_name="routing-from-intake", ack_policy=AckPolicy.EXPLICIT,
-        deliver_policy=DeliverPolicy.ALL))
+    await bus.js.add_consumer(
+        "INTAKE",
+        ConsumerConfig(
+            durable_name="routing-from-intake",
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+        ),
+    )
     await bus.close()
 
     again = await service("routing")
@@ -93,8 +107,11 @@ async def test_poison_messages_go_to_the_dead_letter_subject_and_the_stream_move
     await js.publish("intake.acme.x.ComplaintReceived", b"{not json", stream="INTAKE")
     newer = json.loads(received().to_json())
     newer["schema_version"] = "2.0"
-    await js.publish(f"intake.acme.{newer['complaint_id']}.ComplaintReceived",
-                     json.dumps(newer).encode(), stream="INTAKE")
+    await js.publish(
+        f"intake.acme.{newer['complaint_id']}.ComplaintReceived",
+        json.dumps(newer).encode(),
+        stream="INTAKE",
+    )
     await publish(routing, received())
     await routed(routing, 1)
 
@@ -104,10 +121,12 @@ async def test_poison_messages_go_to_the_dead_letter_subject_and_the_stream_move
     assert "newer than this build supports" in dead[1].headers["Aftersales-Error"]
     app = routing.runtime.application
     letter = app.repository.get(derive_id("dead-letter", "INTAKE", 2))
-    assert isinstance(letter, DeadLetter) and letter.sequence == 2
+    assert isinstance(letter, DeadLetter)
+    assert letter.sequence == 2
     assert app.position("INTAKE") == 3
     listed = await routing.client.get(
-        "/v1/ops/dead-letters", headers={"Authorization": f"Bearer {DEV_SECRET}"})
+        "/v1/ops/dead-letters", headers={"Authorization": f"Bearer {DEV_SECRET}"}
+    )
     assert [d["sequence"] for d in listed.json()] == [1, 2]
     assert (await routing.client.get("/v1/ops/dead-letters")).status_code == 401
 
@@ -117,9 +136,13 @@ async def test_events_of_one_complaint_are_processed_in_order(service: Any) -> N
     complaint_id = uuid.uuid4()
     first = received(complaint_id)
     assigned = make_contract(
-        event_id=derive_id("assigned", complaint_id), event_type="HandlerAssigned",
-        complaint_id=complaint_id, brand_id="acme", occurred_at=datetime.now(UTC),
-        trace_id=first.trace_id, causation_id=str(first.event_id),
+        event_id=derive_id("assigned", complaint_id),
+        event_type="HandlerAssigned",
+        complaint_id=complaint_id,
+        brand_id="acme",
+        occurred_at=datetime.now(UTC),
+        trace_id=first.trace_id,
+        causation_id=str(first.event_id),
         payload={"team": "frontline", "handler_id": "handler-li", "authority_fen": 500_000},
     )
     js = compensation.runtime.bus.js

@@ -24,9 +24,13 @@ async def test_complaint_flows_through_all_four_services_with_one_trace_id(servi
     complaint = await eventually(offered, what="an offer")
     option = next(o for o in complaint["offer"]["options"] if o["kind"] == "repair")
     accepted = await intake.client.post(
-        f"/v1/complaints/{complaint_id}/consumer-actions", headers=brand,
-        json={"action": "accept", "offer_id": complaint["offer"]["offer_id"],
-              "option_id": option["option_id"]},
+        f"/v1/complaints/{complaint_id}/consumer-actions",
+        headers=brand,
+        json={
+            "action": "accept",
+            "offer_id": complaint["offer"]["offer_id"],
+            "option_id": option["option_id"],
+        },
     )
     assert accepted.status_code == 202, accepted.text
 
@@ -40,12 +44,19 @@ async def test_complaint_flows_through_all_four_services_with_one_trace_id(servi
     before_action = types[: types.index("ConsumerActed")]
     assert before_action[0] == "ComplaintReceived"
     assert set(before_action) == {
-        "ComplaintReceived", "ComplaintClassified", "SeverityAssessed", "HandlerAssigned",
-        "ApologyIssued", "RemedyOptionsOffered", "FollowupCaseOpened",
+        "ComplaintReceived",
+        "ComplaintClassified",
+        "SeverityAssessed",
+        "HandlerAssigned",
+        "ApologyIssued",
+        "RemedyOptionsOffered",
+        "FollowupCaseOpened",
     }
     assert before_action.index("ApologyIssued") < before_action.index("RemedyOptionsOffered")
-    assert types[types.index("ConsumerActed"):] == [
-        "ConsumerActed", "OfferAccepted", "RevisitScheduled",
+    assert types[types.index("ConsumerActed") :] == [
+        "ConsumerActed",
+        "OfferAccepted",
+        "RevisitScheduled",
     ]
     assert {e["service"] for e in events} == {"intake", "routing", "compensation", "followup"}
     assert {e["trace_id"] for e in events} == {posted.json()["trace_id"]}

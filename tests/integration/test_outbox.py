@@ -19,7 +19,12 @@ def _append_complaints(app: IntakeApplication, count: int) -> list[str]:
     ids = []
     for n in range(count):
         request = Request("acme", "ab" * 16, f"key-{n}", f"body-{n}".encode())
-        _, body = app.receive_complaint(request, NewComplaint.model_validate(complaint_body()))
+        # Unrelated complaints: the same consumer about the same fridge would be a duplicate,
+        # and three consumers against one shop a group complaint.
+        body_in = complaint_body(
+            consumer={"name": "顾客", "phone": f"139{n:08d}"}, order={"merchant": f"门店{n}"}
+        )
+        _, body = app.receive_complaint(request, NewComplaint.model_validate(body_in))
         ids.append(body["complaint_id"])
     return ids
 
@@ -84,7 +89,9 @@ async def test_republishing_after_a_crash_between_publish_and_progress_is_dedupl
     app.close()
 
 
-async def test_internal_events_are_not_published(settings: Settings, bus: Bus, tmp_path: Path) -> None:
+async def test_internal_events_are_not_published(
+    settings: Settings, bus: Bus, tmp_path: Path
+) -> None:
     app = open_application(SPECS["intake"], settings)
     assert isinstance(app, IntakeApplication)
     app.register_brand("acme", "Acme")  # brand registration is internal to intake
@@ -94,6 +101,7 @@ async def test_internal_events_are_not_published(settings: Settings, bus: Bus, t
     while await relay.relay_once():
         pass
     subjects = await _stream_subjects(bus)
-    assert len(subjects) == 1 and subjects[0].endswith(".ComplaintReceived")
+    assert len(subjects) == 1
+    assert subjects[0].endswith(".ComplaintReceived")
     assert relay.position == app.recorder.max_notification_id()
     app.close()
