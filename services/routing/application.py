@@ -18,6 +18,19 @@ class RoutingApplication(ServiceApplication):
 
     def register_handlers(self) -> None:
         self.on("ComplaintReceived", self.on_complaint_received)
+        self.on("GroupComplaintLinked", self.on_group_linked)
+
+    def on_group_linked(self, linked: ContractEvent, processing: ProcessingEvent[UUID]) -> None:
+        """A complaint that joins a group after routing is reassessed: groups raise severity."""
+        case = self.case(linked.complaint_id)
+        if case is None or not case.routed:
+            return
+        meta = EventMeta.caused_by(linked)
+        case.record_input(meta=meta, contract=linked.model_dump(mode="json"))
+        severity = policies.reassess_for_group(case.severity or "normal", case.factors)
+        if severity is not None:
+            case.assess(meta=meta, severity=severity.level, factors=severity.factors)
+        processing.collect_events(case)
 
     def on_complaint_received(
         self, received: ContractEvent, processing: ProcessingEvent[UUID]

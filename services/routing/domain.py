@@ -28,6 +28,7 @@ class RoutingCase(Aggregate):
         self.received = received
         self.category: str | None = None
         self.severity: str | None = None
+        self.factors: list[str] = []
         self.handler_id: str | None = None
         self.inputs: list[dict[str, Any]] = [received]
 
@@ -50,6 +51,7 @@ class RoutingCase(Aggregate):
     @event("SeverityAssessed", topic="routing.RoutingCase.SeverityAssessed")
     def assess(self, meta: EventMeta, severity: str, factors: list[str]) -> None:
         self.severity = severity
+        self.factors = factors
 
     @event("HandlerAssigned", topic="routing.RoutingCase.HandlerAssigned")
     def assign(self, meta: EventMeta, team: str, handler_id: str, authority_fen: int) -> None:

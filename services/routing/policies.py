@@ -95,6 +95,14 @@ def assess(received: dict[str, Any]) -> Severity:
     return Severity("high" if factors else "normal", factors)
 
 
+def reassess_for_group(current: str, factors: list[str]) -> Severity | None:
+    """Step 3 for a complaint that joined a group: at least high; None if nothing changes."""
+    if "group complaint" in factors:
+        return None
+    level = current if current == "critical" else "high"
+    return Severity(level, [*factors, "group complaint"])
+
+
 def choose_handler(
     complaint_id: str, severity: Severity, roster: dict[str, Team] | None = None
 ) -> tuple[Team, str]:

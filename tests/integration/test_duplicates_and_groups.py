@@ -115,3 +115,36 @@ async def test_29_consumers_against_one_bath_house_form_one_group_with_every_mem
 
     other = await register_brand(intake, "another-brand")
     assert (await intake.client.get(f"/v1/groups/{group_id}", headers=other)).status_code == 404
+
+
+async def test_complaints_routed_before_their_group_formed_are_reassessed_as_high(
+    service: Any,
+) -> None:
+    """The group raises severity downstream, also for members routed before it formed."""
+    intake = await service("intake")
+    await service("routing")
+    brand = await register_brand(intake, "fruitbox")
+    ids = []
+    for n in range(3):  # [003] 78 consumers' fruit vouchers from 上海吉谷商贸 not honoured
+        body = complaint_body(
+            consumer={"name": f"消费者{n}", "phone": f"136{n:08d}"},
+            product={"category": "礼盒券 voucher"},
+            order={"merchant": "上海吉谷商贸"},
+            description="进口鲜果礼盒券不能兑现，以茶叶代替。",
+            demands=[{"kind": "refund"}],
+        )
+        ids.append(
+            (await intake.client.post("/v1/complaints", json=body, headers=brand)).json()[
+                "complaint_id"
+            ]
+        )
+
+    async def first_reassessed() -> Any:
+        events = await history_types(intake, brand, ids[0], "SeverityAssessed")
+        assessed = [e for e in events if e["type"] == "SeverityAssessed"]
+        return assessed if len(assessed) == 2 else None
+
+    assessed = await eventually(first_reassessed, what="the first member reassessed")
+    assert assessed[0]["payload"]["severity"] == "normal"
+    assert assessed[1]["payload"]["severity"] == "high"
+    assert "group complaint" in assessed[1]["payload"]["factors"]

@@ -12,6 +12,7 @@ from uuid import UUID
 
 import pytest
 
+from services.routing import policies
 from services.routing.policies import (
     DEFAULT_ROSTER,
     LARGE_AMOUNT_FEN,
@@ -205,3 +206,17 @@ def test_a_given_roster_replaces_the_default_one() -> None:
     roster = {"normal": Team("brand-desk", ("desk-1",), 10_000)}
     team, handler = choose_handler("any", Severity("normal", []), roster)
     assert (team.name, handler) == ("brand-desk", "desk-1")
+
+
+def test_joining_a_group_after_routing_raises_severity_to_high() -> None:
+    """Group complaints (29 consumers against one bath house [003]) raise severity."""
+    raised = policies.reassess_for_group("normal", [])
+    assert raised is not None
+    assert raised.level == "high"
+    assert raised.factors == ["group complaint"]
+
+
+def test_joining_a_group_keeps_critical_and_is_not_counted_twice() -> None:
+    critical = policies.reassess_for_group("critical", ["personal injury or safety"])
+    assert critical is not None and critical.level == "critical"
+    assert policies.reassess_for_group("high", ["group complaint"]) is None
