@@ -218,5 +218,6 @@ def test_joining_a_group_after_routing_raises_severity_to_high() -> None:
 
 def test_joining_a_group_keeps_critical_and_is_not_counted_twice() -> None:
     critical = policies.reassess_for_group("critical", ["personal injury or safety"])
-    assert critical is not None and critical.level == "critical"
+    assert critical is not None
+    assert critical.level == "critical"
     assert policies.reassess_for_group("high", ["group complaint"]) is None
