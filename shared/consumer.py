@@ -14,6 +14,7 @@ import logging
 
 from eventsourcing.persistence import InterfaceError, OperationalError, Tracking
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 from opentelemetry.trace import SpanKind
 
 from shared.bus import Bus
@@ -55,7 +56,7 @@ class ConsumerRunner:
         try:
             while not stop.is_set():
                 try:
-                    msgs = await sub.fetch(self.batch_size, timeout=0.5)
+                    msgs = await sub.fetch(1, timeout=1.0)  # wakes on the first message
                 except TimeoutError:
                     continue
                 except Exception as error:  # connection trouble: back off, keep going
@@ -64,10 +65,23 @@ class ConsumerRunner:
                     log.warning("fetch from %s failed: %s", self.upstream, error)
                     await asyncio.sleep(0.5)
                     continue
-                for msg in msgs:
-                    await self.handle(msg, stop)
+                while msgs and not stop.is_set():
+                    for msg in msgs:
+                        await self.handle(msg, stop)  # a drain finishes the batch in hand
+                    msgs = await self._already_there(sub)
         finally:
             await _quietly(sub.unsubscribe())
+
+    async def _already_there(self, sub: JetStreamContext.PullSubscription) -> list[Msg]:
+        """Up to a batch of messages already waiting, without lingering for more.
+
+        A plain fetch(batch) long-polls until the batch is full or the request expires,
+        which would hold a lone message back for the whole expiry when traffic is sparse.
+        """
+        try:
+            return await sub.fetch(self.batch_size, timeout=0.005)
+        except Exception:
+            return []
 
     async def handle(self, msg: Msg, stop: asyncio.Event) -> None:
         meta = msg.metadata

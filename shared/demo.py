@@ -61,46 +61,167 @@ SEED_COMPLAINTS: list[dict[str, Any]] = [
 ]
 
 
+def _this_run(phone: str, run: int) -> str:
+    """A phone number of this demo run: reruns are new consumers, not duplicates."""
+    return f"{phone[:3]}{run:04d}{phone[-4:]}"
+
+
 def run_demo(base: str, api_key: str, admin_token: str, timeout: float = 30.0) -> int:
     headers = {"X-Api-Key": api_key}
+    run = uuid.uuid4().int % 10_000
+    for case in SEED_COMPLAINTS:
+        consumer = case["body"]["consumer"]
+        case["body"] = {
+            **case["body"],
+            "consumer": {**consumer, "phone": _this_run(consumer["phone"], run)},
+        }
     with httpx.Client(base_url=base, headers=headers, timeout=10) as client:
-        for case in SEED_COMPLAINTS:
-            print(f"\n== {case['title']}")
-            posted = client.post(
-                "/v1/complaints", json=case["body"], headers={"Idempotency-Key": str(uuid.uuid4())}
-            )
-            if posted.status_code != 201:
-                print(f"   could not post: {posted.status_code} {posted.text}")
-                return 1
-            complaint = posted.json()
-            complaint_id = complaint["complaint_id"]
-            print(f"   received     {complaint_id} (trace {complaint['trace_id']})")
-            offered = _wait_for(client, complaint_id, lambda c: c["offer"] is not None, timeout)
-            print(f"   routed to    {offered['handler_id']} ({offered['category']})")
-            options = offered["offer"]["options"]
-            for option in options:
-                print(
-                    f"   option       {option['kind']:<13} ¥{option['amount_fen'] / 100:,.2f}"
-                    f"  {option['description']}"
-                )
-            chosen = next((o for o in options if o["kind"] == case["choose"]), options[0])
-            acted = client.post(
-                f"/v1/complaints/{complaint_id}/consumer-actions",
-                json={
-                    "action": "accept",
-                    "offer_id": offered["offer"]["offer_id"],
-                    "option_id": chosen["option_id"],
-                },
-            )
-            if acted.status_code != 202:
-                print(f"   could not accept: {acted.status_code} {acted.text}")
-                return 1
-            print(f"   accepted     {chosen['kind']}")
-            done = _wait_for(client, complaint_id, lambda c: c["revisit_due"] is not None, timeout)
-            print(f"   revisit due  {done['revisit_due']} (Shanghai working day)")
-            history = client.get(f"/v1/complaints/{complaint_id}/history").json()["events"]
-            print_history(history)
+        brand_id = _lifecycle(client, timeout)
+        if brand_id is None:
+            return 1
+        _duplicate(client)
+        _group(client, run)
+        _regulator_transfer(base, admin_token, brand_id, run)
     return 0
+
+
+def _lifecycle(client: httpx.Client, timeout: float) -> str | None:
+    """The seed complaints from receipt to a scheduled revisit; returns the brand id."""
+    brand_id = None
+    for case in SEED_COMPLAINTS:
+        print(f"\n== {case['title']}")
+        posted = client.post(
+            "/v1/complaints", json=case["body"], headers={"Idempotency-Key": str(uuid.uuid4())}
+        )
+        if posted.status_code != 201:
+            print(f"   could not post: {posted.status_code} {posted.text}")
+            return None
+        complaint = posted.json()
+        brand_id = complaint["brand_id"]
+        complaint_id = complaint["complaint_id"]
+        print(f"   received     {complaint_id} (trace {complaint['trace_id']})")
+        offered = _wait_for(client, complaint_id, lambda c: c["offer"] is not None, timeout)
+        print(f"   routed to    {offered['handler_id']} ({offered['category']})")
+        options = offered["offer"]["options"]
+        for option in options:
+            print(
+                f"   option       {option['kind']:<13} ¥{option['amount_fen'] / 100:,.2f}"
+                f"  {option['description']}"
+            )
+        chosen = next((o for o in options if o["kind"] == case["choose"]), options[0])
+        acted = client.post(
+            f"/v1/complaints/{complaint_id}/consumer-actions",
+            json={
+                "action": "accept",
+                "offer_id": offered["offer"]["offer_id"],
+                "option_id": chosen["option_id"],
+            },
+        )
+        if acted.status_code != 202:
+            print(f"   could not accept: {acted.status_code} {acted.text}")
+            return None
+        print(f"   accepted     {chosen['kind']}")
+        done = _wait_for(client, complaint_id, lambda c: c["revisit_due"] is not None, timeout)
+        print(f"   revisit due  {done['revisit_due']} (Shanghai working day)")
+        history = client.get(f"/v1/complaints/{complaint_id}/history").json()["events"]
+        print_history(history)
+    return brand_id
+
+
+def _duplicate(client: httpx.Client) -> None:
+    """The same consumer calls again about the same order: linked, not a second case."""
+    print("\n== The fridge owner calls again about the same order (duplicate)")
+    body = {
+        **SEED_COMPLAINTS[1]["body"],
+        "channel": "phone",
+        "description": "还是不制冷，上次的投诉有进展吗？",
+    }
+    again = client.post("/v1/complaints", json=body).json()
+    print(
+        f"   linked to    {again.get('duplicate_of') or again['complaint_id']} "
+        f"(no second case; status {again['status']})"
+    )
+
+
+def _group(client: httpx.Client, run: int) -> None:
+    """[003] 29 consumers against one renamed bath house form one group complaint."""
+    print("\n== 29 consumers' prepaid cards voided by a renamed bath house (group complaint)")
+    merchant = f"阿狄丽娜国际会所 {uuid.uuid4().hex[:4]}"
+    group_id = None
+    for n in range(29):
+        posted = client.post(
+            "/v1/complaints",
+            json={
+                "channel": "phone",
+                "consumer": {"name": f"消费者{n}", "phone": f"138{run:04d}{n:04d}"},
+                "product": {"category": "预付卡 prepaid card", "model": "充值消费卡"},
+                "order": {"price_fen": 100000, "merchant": merchant},
+                "description": "浴场更名后原充值消费卡作废，要求再充值1000元换新卡。",
+                "demands": [{"kind": "refund"}],
+            },
+        ).json()
+        group_id = posted.get("group_id") or group_id
+    if group_id:
+        group = client.get(f"/v1/groups/{group_id}").json()
+        print(
+            f"   group        {group_id}: {group['member_count']} members "
+            "(severity raised downstream)"
+        )
+
+
+def _regulator_transfer(base: str, admin_token: str, brand_id: str, run: int) -> None:
+    """A 消保委 transfer, HMAC-signed; sent twice, it is still one complaint."""
+    import hashlib
+    import hmac
+    import json
+    import os
+
+    print("\n== A transfer from the consumer association (消保委 转办), signed")
+    regulator_id = f"sh-xbw-{uuid.uuid4().hex[:6]}"
+    registered = httpx.post(
+        f"{base}/v1/admin/regulators",
+        timeout=10,
+        headers={"Authorization": f"Bearer {admin_token}"},
+        json={"regulator_id": regulator_id, "name": "上海市消保委", "kind": "consumer_association"},
+    )
+    if registered.status_code != 201:
+        print(f"   could not register the regulator: {registered.status_code}")
+        return
+    secret = registered.json()["secret"].encode()
+    transfer = {
+        "transfer_number": f"SH-2026-{uuid.uuid4().hex[:6]}",
+        "deadline_working_days": 10,
+        "brand_id": brand_id,
+        "complaint": {
+            "consumer": {"name": "詹女士", "phone": _this_run("13600003333", run)},
+            "product": {"category": "美容美发卡 beauty card"},
+            "order": {"price_fen": 300000, "merchant": "富美圣柯达"},
+            "description": "承诺优惠，结果不优惠，要求退还预付款。",
+            "demands": [{"kind": "refund"}],
+        },
+    }
+    body = json.dumps(transfer, ensure_ascii=False).encode()
+    for attempt in (1, 2):
+        timestamp, nonce = str(int(time.time())), os.urandom(12).hex()
+        path = "/v1/regulator/transfers"
+        signed = f"POST\n{path}\n{timestamp}\n{nonce}\n{hashlib.sha256(body).hexdigest()}"
+        headers = {
+            "Content-Type": "application/json",
+            "X-Aftersales-Regulator": regulator_id,
+            "X-Aftersales-Timestamp": timestamp,
+            "X-Aftersales-Nonce": nonce,
+            "X-Aftersales-Signature": hmac.new(secret, signed.encode(), "sha256").hexdigest(),
+        }
+        response = httpx.post(f"{base}{path}", content=body, headers=headers, timeout=10)
+        if response.status_code not in (200, 201):
+            print(f"   transfer refused: {response.status_code} {response.text}")
+            return
+        answer = response.json()
+        print(
+            f"   sent #{attempt}      HTTP {response.status_code} → complaint "
+            f"{answer['complaint_id']}"
+        )
+    print("   the same transfer number twice is one complaint; deadline counts China working days")
 
 
 def _wait_for(client: httpx.Client, complaint_id: str, done: Any, timeout: float) -> Any:
