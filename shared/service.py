@@ -141,6 +141,7 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    _document_validation_as_problem(app)
     app.add_middleware(TracingMiddleware, service=spec.name)
     app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES)
     app.include_router(health_router())
@@ -156,6 +157,37 @@ def open_application(spec: ServiceSpec, settings: Settings) -> ServiceApplicatio
     env.update(application_secrets(settings))
     prepare_store(env)
     return spec.application(env)
+
+
+def _document_validation_as_problem(app: FastAPI) -> None:
+    """FastAPI documents its own 422 shape; ours is problem+json: say so in the schema."""
+    from fastapi.openapi.utils import get_openapi
+
+    from shared.errors import PROBLEM_JSON, Problem
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            summary=app.summary,
+            description=app.description,
+            routes=app.routes,
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.setdefault("Problem", Problem.model_json_schema())
+        problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                invalid = operation.get("responses", {}).get("422")
+                if invalid is not None and PROBLEM_JSON not in invalid.get("content", {}):
+                    invalid["content"] = problem
+                    invalid["description"] = "The request is not valid (fields named)"
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import random
 import time
 from collections import Counter
@@ -200,3 +202,30 @@ def test_events_appended_but_not_yet_published_at_kill_are_published_once_after_
             assert types["HandlerAssigned"] == 1
             assert types["RemedyOptionsOffered"] == 1
     assert asyncio.run(intake_stream()) > before
+
+
+def test_brands_cli_adds_lists_rotates_and_revokes_keys(platform: Platform) -> None:
+    cli = [sys.executable, "-m", "shared.cli", "brands"]
+    url = ["--url", platform.url("intake")]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*cli, *args, *url], capture_output=True, text=True, timeout=60, check=False
+        )
+
+    added = run("add", "midea-demo", "--name", "美的 Midea")
+    assert added.returncode == 0, added.stderr
+    first_key = json.loads(added.stdout)["api_key"]
+    rotated = run("rotate-key", "midea-demo")
+    second_key = json.loads(rotated.stdout)["api_key"]
+    listed = json.loads(run("list").stdout)
+    keys = next(b for b in listed if b["brand_id"] == "midea-demo")["active_keys"]
+    assert len(keys) == 2
+    old_key_id = first_key.split("_")[1]
+    assert run("revoke-key", "midea-demo", "--key-id", old_key_id).returncode == 0
+    with httpx.Client(base_url=platform.url("intake"), timeout=10) as client:
+        assert client.get("/v1/complaints", headers={"X-Api-Key": first_key}).status_code == 401
+        assert client.get("/v1/complaints", headers={"X-Api-Key": second_key}).status_code == 200
+    duplicate = run("add", "midea-demo")
+    assert duplicate.returncode == 1
+    assert "409" in duplicate.stdout
