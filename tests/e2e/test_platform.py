@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import subprocess
 import sys
-import random
 import time
 from collections import Counter
 from typing import Any
