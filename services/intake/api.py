@@ -38,19 +38,13 @@ from shared.security import (
     TIMESTAMP_HEADER,
     OpsClaims,
 )
-from shared.service import runtime_of
+from shared.service import application_of, runtime_of
 from shared.telemetry import current_trace_id
 
 api_key_header = APIKeyHeader(name="X-Api-Key", auto_error=False, description="The brand's API key")
 
 
-def application(request: Request) -> IntakeApplication:
-    app = runtime_of(request).application
-    assert isinstance(app, IntakeApplication)
-    return app
-
-
-App = Annotated[IntakeApplication, Depends(application)]
+App = Annotated[IntakeApplication, Depends(application_of(IntakeApplication))]
 
 
 async def brand_id(app: App, api_key: Annotated[str | None, Depends(api_key_header)]) -> str:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import secrets
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal
@@ -1152,10 +1150,3 @@ def _regulator_ref(transfer: dict[str, Any]) -> dict[str, Any]:
     """The ComplaintReceived `regulator` field: who transferred it, under which number, by when."""
     keys = ("regulator_id", "transfer_number", "deadline_working_days", "deadline_at")
     return {k: transfer[k] for k in keys}
-
-
-def canonical_body(data: Any) -> bytes:
-    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
-
-
-Clock = Callable[[], datetime]
