@@ -49,6 +49,7 @@ from services.intake.policies import (
     group_key,
     nuisance_reason,
 )
+from services.intake.published import PUBLICATIONS
 from services.intake.vault import KeyStore, key_store_for
 from shared.calendar import deadline_after
 from shared.contracts import ContractEvent
@@ -426,6 +427,7 @@ def cursor_of(row: ComplaintRow) -> str:
 class IntakeApplication(ServiceApplication):
     service = "intake"
     name = "intake"
+    publications = PUBLICATIONS
     # Index aggregates that grow with traffic load from a snapshot plus a few events.
     snapshotting_intervals: ClassVar[dict[Any, int]] = {
         ComplaintGroup: 100,
