@@ -26,7 +26,7 @@ from eventsourcing.persistence import (
     Transcoding,
 )
 from eventsourcing.projection import EventSourcedProjection
-from eventsourcing.utils import EnvType, get_topic
+from eventsourcing.utils import EnvType, get_topic, resolve_topic
 
 from shared.contracts import ContractEvent, make_contract
 from shared.publishing import Publication
@@ -224,7 +224,7 @@ class ServiceApplication(EventSourcedProjection[UUID]):
     def contracts_since(self, start: int, limit: int) -> Iterator[tuple[int, ContractEvent | None]]:
         """Notifications from `start` on, each with its contract event (None: internal)."""
         for notification in self.recorder.select_notifications(start, limit):
-            if notification.topic not in self.publications:
+            if _current_topic(notification.topic) not in self.publications:
                 yield notification.id, None  # internal: not even decoded
                 continue
             domain_event = self.mapper.to_domain_event(notification)
@@ -248,3 +248,8 @@ class ServiceApplication(EventSourcedProjection[UUID]):
             causation_id=meta.causation_id,
             payload=publication.payload(domain_event),
         )
+
+
+def _current_topic(stored_topic: str) -> str:
+    """The topic a stored one resolves to today (a renamed event's old topic: its new one)."""
+    return get_topic(resolve_topic(stored_topic))

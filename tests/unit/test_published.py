@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 import pytest
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import register_topic
 
 from services.compensation.domain import CompensationCase
 from services.compensation.published import PUBLICATIONS as COMPENSATION
@@ -312,3 +314,16 @@ def test_the_outbox_source_yields_only_declared_events_in_log_order() -> None:
         "FollowupCaseOpened",
         "RevisitScheduled",
     ]
+
+
+def test_an_event_stored_under_a_renamed_topic_is_still_published() -> None:
+    """Stored topics may be renamed with an old-topic registration; old rows still publish."""
+    app = publisher("followup")
+    revisit = scheduled_case().collect_events()[2]
+    old_topic = "followup.Case.RevisitBooked"  # the name it had once
+    register_topic(old_topic, type(revisit))
+    row = app.mapper.to_stored_event(revisit)
+    app.recorder.insert_events([StoredEvent(row.originator_id, 1, old_topic, row.state)])
+    ((_, contract),) = list(app.contracts_since(1, 10))
+    assert contract is not None
+    assert contract.type == "RevisitScheduled"
