@@ -11,13 +11,11 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
-from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, Field
 
 from services.intake.application import (
     Confirmation,
     ConsumerAction,
-    IntakeApplication,
     NewComplaint,
     NewRegulator,
     RegulatorTransfer,
@@ -27,6 +25,7 @@ from services.intake.application import (
 from services.intake.application import (
     Request as IntakeRequest,
 )
+from services.intake.deps import Admin, App, BrandId, IdempotencyKey, Supervisor, Viewer
 from services.intake.domain import Regulator
 from shared.auth import require_role
 from shared.errors import Unauthorized, error_responses
@@ -38,34 +37,8 @@ from shared.security import (
     TIMESTAMP_HEADER,
     OpsClaims,
 )
-from shared.service import application_of, runtime_of
+from shared.service import runtime_of
 from shared.telemetry import current_trace_id
-
-api_key_header = APIKeyHeader(name="X-Api-Key", auto_error=False, description="The brand's API key")
-
-
-App = Annotated[IntakeApplication, Depends(application_of(IntakeApplication))]
-
-
-async def brand_id(app: App, api_key: Annotated[str | None, Depends(api_key_header)]) -> str:
-    """The brand the caller's API key acts for."""
-    if not api_key:
-        raise Unauthorized("an X-Api-Key header is required")
-    return await asyncio.to_thread(app.authenticate, api_key)
-
-
-BrandId = Annotated[str, Depends(brand_id)]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        max_length=200,
-        description="Retries with the same key and body return the first response.",
-    ),
-]
-Admin = Annotated[OpsClaims, Depends(require_role("admin"))]
-Supervisor = Annotated[OpsClaims, Depends(require_role("supervisor"))]
-Viewer = Annotated[OpsClaims, Depends(require_role("viewer"))]
 
 router = APIRouter(prefix="/v1", tags=["complaints"])
 admin = APIRouter(prefix="/v1/admin", tags=["admin"])

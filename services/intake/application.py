@@ -27,16 +27,14 @@ from services.intake.domain import (
     ApiKeyIndex,
     Brand,
     Complaint,
-    ComplaintClosedForActions,
     ComplaintGroup,
     ConsumerFile,
     IdempotencyRecord,
     MerchantFile,
-    OfferNotOpen,
     Regulator,
     RegulatorNonce,
-    SourceAlreadyBlocked,
 )
+from services.intake.errors import ComplaintClosedForActions, OfferNotOpen, SourceAlreadyBlocked
 from services.intake.policies import (
     DuplicatePolicy,
     GroupPolicy,
@@ -50,6 +48,7 @@ from services.intake.policies import (
     nuisance_reason,
 )
 from services.intake.vault import KeyStore, key_store_for
+from services.intake.webhooks.service import WebhookUseCases
 from shared.calendar import deadline_after
 from shared.contracts import ContractEvent
 from shared.contracts.intake import Channel, DemandKind
@@ -67,7 +66,7 @@ from shared.security import (
     verify_api_key,
     verify_request,
 )
-from shared.store import EventMeta, ServiceApplication, derive_id
+from shared.store import EventMeta, derive_id
 
 STATUS_FEED = (
     "ComplaintClassified",
@@ -423,7 +422,7 @@ def cursor_of(row: ComplaintRow) -> str:
 # --- the application --------------------------------------------------------------------
 
 
-class IntakeApplication(ServiceApplication):
+class IntakeApplication(WebhookUseCases):
     service = "intake"
     name = "intake"
     # Index aggregates that grow with traffic load from a snapshot plus a few events.
@@ -450,9 +449,7 @@ class IntakeApplication(ServiceApplication):
     def register_handlers(self) -> None:
         for event_type in STATUS_FEED:
             self.on(event_type, self.on_status_feed)
-        from services.intake.webhooks import register_fan_out  # webhooks imports this module
-
-        register_fan_out(self)
+        self.register_fan_out()
 
     # --- brands ---------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from services.intake.errors import ComplaintClosedForActions, OfferNotOpen, SourceAlreadyBlocked
 from shared.store import EventMeta
 
 # What each upstream event means for the complaint's status, as brands see it.
@@ -55,22 +56,6 @@ def next_status(current: str, event_type: str) -> str:
     if current not in STATUS_ORDER or proposed not in STATUS_ORDER:
         return proposed
     return max(current, proposed, key=STATUS_ORDER.index)
-
-
-class IntakeError(Exception):
-    """A command intake's rules refuse."""
-
-
-class OfferNotOpen(IntakeError):
-    """The consumer acted on an offer that does not stand (any more)."""
-
-
-class ComplaintClosedForActions(IntakeError):
-    """The complaint no longer takes consumer actions (withdrawn or closed)."""
-
-
-class SourceAlreadyBlocked(IntakeError):
-    """Operations asked to block a source that is blocked already."""
 
 
 class Brand(Aggregate):
