@@ -24,7 +24,15 @@ from services.intake.commands import (
     WithdrawComplaint,
 )
 from services.intake.complaint_index import cursor_of
-from services.intake.deps import Admin, App, BrandId, IdempotencyKey, Supervisor, Viewer
+from services.intake.deps import (
+    Admin,
+    App,
+    BrandId,
+    ConsumerCaller,
+    IdempotencyKey,
+    Supervisor,
+    Viewer,
+)
 from services.intake.domain import Regulator
 from services.intake.schemas import (
     Confirmation,
@@ -142,7 +150,7 @@ async def list_complaints(
     summary="The consumer accepts, rejects or counters the offer that stands",
 )
 async def post_consumer_action(
-    complaint_id: UUID, action: ConsumerAction, brand: BrandId, app: App
+    complaint_id: UUID, action: ConsumerAction, brand: ConsumerCaller, app: App
 ) -> dict[str, Any]:
     command = to_act_on_offer(action, brand, complaint_id)
     return complaint_view(await asyncio.to_thread(app.act, command))
@@ -155,7 +163,7 @@ async def post_consumer_action(
     summary="The consumer withdraws the complaint",
 )
 async def post_withdrawal(
-    complaint_id: UUID, withdrawal: Withdrawal, brand: BrandId, app: App
+    complaint_id: UUID, withdrawal: Withdrawal, brand: ConsumerCaller, app: App
 ) -> dict[str, Any]:
     command = WithdrawComplaint(brand, complaint_id, withdrawal.reason)
     return complaint_view(await asyncio.to_thread(app.withdraw, command))
@@ -167,7 +175,7 @@ async def post_withdrawal(
     summary="The record was read back to the consumer and confirmed",
 )
 async def post_confirmation(
-    complaint_id: UUID, confirmation: Confirmation, brand: BrandId, app: App
+    complaint_id: UUID, confirmation: Confirmation, brand: ConsumerCaller, app: App
 ) -> dict[str, Any]:
     command = to_confirm_details(confirmation, brand, complaint_id)
     return complaint_view(await asyncio.to_thread(app.confirm, command))

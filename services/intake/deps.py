@@ -39,6 +39,15 @@ IdempotencyKey = Annotated[
         description="Retries with the same key and body return the first response.",
     ),
 ]
+
+
+async def consumer_caller(brand: BrandId, idempotency_key: IdempotencyKey = None) -> str:
+    """The brand acting for a consumer; an Idempotency-Key is accepted (and validated) on
+    these routes as before, but only creating POSTs replay a recorded response."""
+    return brand
+
+
+ConsumerCaller = Annotated[str, Depends(consumer_caller)]
 Admin = Annotated[OpsClaims, Depends(require_role("admin"))]
 Supervisor = Annotated[OpsClaims, Depends(require_role("supervisor"))]
 Viewer = Annotated[OpsClaims, Depends(require_role("viewer"))]
