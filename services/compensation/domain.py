@@ -7,6 +7,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from shared.inputs import InputClocked
 from shared.store import EventMeta
 
 
@@ -19,7 +20,7 @@ class CompensationCase(Aggregate):
 
     TOPIC = "compensation.CompensationCase"
 
-    class Event(Aggregate.Event):
+    class Event(InputClocked, Aggregate.Event):
         TOPIC = "compensation.CompensationCase.Event"
 
     class Created(Event, Aggregate.Created):

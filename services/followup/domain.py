@@ -7,6 +7,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from shared.inputs import InputClocked
 from shared.store import EventMeta
 
 
@@ -15,7 +16,7 @@ class FollowupCase(Aggregate):
 
     TOPIC = "followup.FollowupCase"
 
-    class Event(Aggregate.Event):
+    class Event(InputClocked, Aggregate.Event):
         TOPIC = "followup.FollowupCase.Event"
 
     class Created(Event, Aggregate.Created):
