@@ -33,6 +33,7 @@ class CompensationCase(Aggregate):
         self.assignment: dict[str, Any] | None = None
         self.apologised = False
         self.offer: dict[str, Any] | None = None
+        self.offers_made = 0
         self.offer_status: str | None = None
         self.accepted_option: dict[str, Any] | None = None
         self.withdrawn = False
@@ -56,6 +57,7 @@ class CompensationCase(Aggregate):
     @event("RemedyOptionsOffered", topic="compensation.CompensationCase.RemedyOptionsOffered")
     def offer_remedies(self, meta: EventMeta, offer_id: str, options: list[dict[str, Any]]) -> None:
         self.offer = {"offer_id": offer_id, "options": options}
+        self.offers_made += 1
         self.offer_status = "open"
 
     @event("OfferAccepted", topic="compensation.CompensationCase.OfferAccepted")

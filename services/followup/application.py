@@ -44,13 +44,14 @@ class FollowupApplication(ServiceApplication):
     def on_offer_accepted(self, accepted: ContractEvent, processing: ProcessingEvent[UUID]) -> None:
         meta = EventMeta.caused_by(accepted)
         case = self._case(accepted)
-        plan = policies.plan_revisit(str(accepted.event_id), accepted.occurred_at)
+        plan = policies.plan_revisit(str(accepted.event_id), accepted.occurred_at, self.calendar)
         case.schedule_revisit(
             meta=meta,
             revisit_id=plan.revisit_id,
             due_date=plan.due_date.isoformat(),
             channel=plan.channel,
             calendar_covered=plan.calendar_covered,
+            calendar_version=plan.calendar_version,
         )
         processing.collect_events(case)
 

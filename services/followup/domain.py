@@ -41,7 +41,23 @@ class FollowupCase(Aggregate):
         self.acknowledge_by = acknowledge_by
         self.plan_by = plan_by
 
-    @event("RevisitScheduled", topic="followup.FollowupCase.RevisitScheduled")
+    class RevisitScheduled(Event):
+        """Step 10 (回访): a revisit due on a Shanghai working day of the calendar version."""
+
+        TOPIC = "followup.FollowupCase.RevisitScheduled"
+        class_version = 2
+        meta: EventMeta
+        revisit_id: str
+        due_date: str
+        channel: str
+        calendar_covered: bool
+        calendar_version: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["calendar_version"] = None  # scheduled before calendars were versioned
+
+    @event(RevisitScheduled)
     def schedule_revisit(
         self,
         meta: EventMeta,
@@ -49,5 +65,6 @@ class FollowupCase(Aggregate):
         due_date: str,
         channel: str,
         calendar_covered: bool,
+        calendar_version: str | None,
     ) -> None:
         self.revisits.append({"revisit_id": revisit_id, "due_date": due_date, "channel": channel})

@@ -24,6 +24,7 @@ class RevisitScheduled(Payload):
     due_date: str
     channel: str
     calendar_covered: bool
+    calendar_version: str | None = None  # the working-day calendar the due date used
 
 
 PAYLOADS: dict[str, type[BaseModel]] = {
