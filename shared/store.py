@@ -424,19 +424,19 @@ class ServiceApplication(EventSourcedProjection[UUID]):
         input_id = UUID(str(recorded.originator_id))
         fields = vars(recorded)
         with self.write_lock:
-            if isinstance(recorded, UpstreamInput.Created):
+            if isinstance(recorded, UpstreamInput.Event):
                 contract = ContractEvent.model_validate(fields["contract"])
                 tracking = Tracking(fields["stream"], fields["sequence"])
                 self._process_upstream(contract, tracking, at)
-            elif isinstance(recorded, CommandInput.Created):
+            elif isinstance(recorded, CommandInput.Event):
                 args, given_id = fields["args"], fields["given_id"]
                 self._execute(ReceivedCommand(fields["name"], args, at, given_id, input_id))
-            elif isinstance(recorded, TimerInput.Created):
+            elif isinstance(recorded, TimerInput.Event):
                 self._tick(input_id, fields["timer"], at)
-            elif isinstance(recorded, CalendarInput.Created):
+            elif isinstance(recorded, CalendarInput.Event):
                 holidays, workdays = fields["holidays"], fields["workdays"]
                 self._load_calendar_year(fields["year"], holidays, workdays, fields["source"], at)
-            elif isinstance(recorded, DeadLetter.Created):
+            elif isinstance(recorded, DeadLetter.Event):
                 tracking = Tracking(fields["stream"], fields["sequence"])
                 self._dead_letter(
                     tracking,
