@@ -14,6 +14,7 @@ from uuid import UUID
 import pytest
 from eventsourcing.application import ProcessingEvent
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import Tracking
 
 from shared.calendar import packaged_calendar
 from shared.inputs import (
@@ -198,3 +199,17 @@ def test_replay_names_an_effect_that_its_inputs_no_longer_make(env: dict[str, st
     assert [(d.event_type, d.field) for d in report.differences] == [
         ("TicketStamped", "produced by the replay, missing from the store")
     ]
+
+
+def test_a_dead_letter_is_kept_as_an_input_and_replayed_exactly(env: dict[str, str]) -> None:
+    app = Scratchpad(env)
+    observed = AT + timedelta(seconds=5)
+    position = Tracking("INTAKE", 3)
+    assert app.record_dead_letter(position, "intake.x", "boom", b'{"bad"', 5, observed)
+    assert not app.record_dead_letter(position, "intake.x", "boom", b'{"bad"', 5, observed)
+    assert stored(app) == [("MessageDeadLettered", observed)]
+    assert app.position("INTAKE") == 3
+    app.close()
+
+    report = verify_replay("scratchpad", Scratchpad, env)
+    assert (report.inputs, report.events, report.differences) == (1, 1, [])
