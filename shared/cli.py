@@ -1,4 +1,6 @@
-"""`aftersales`: run the platform, walk the demo, read a complaint's history, manage brands."""
+"""`aftersales`: run the platform, walk the demo, read a complaint's history, manage brands,
+verify that each service's store is exactly what its recorded inputs make (`replay --verify`).
+"""
 
 from __future__ import annotations
 
@@ -289,6 +291,54 @@ def cmd_brands(args: argparse.Namespace) -> int:
     return 0
 
 
+REPLAYABLE = ("routing", "compensation", "followup")
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Replay each service's recorded inputs into a scratch store; exit 0 only if exact."""
+    import importlib
+
+    from shared.replay import verify_replay
+    from shared.settings import application_secrets, persistence_env
+
+    if not args.verify:
+        parser().error("replay needs --verify (the only mode so far)")
+    settings = load_settings()
+    if args.data_dir is not None:
+        settings.data_dir = args.data_dir
+    services = [args.service] if args.service else list(SERVICES)
+    code = 0
+    for service in services:
+        if service not in REPLAYABLE:
+            sys.stderr.write(f"{service}: not replayable yet (inputs not recorded)\n")
+            code = code or (2 if args.service else 0)
+            continue
+        env = persistence_env(service, settings)
+        if "SQLITE_DBNAME" in env and not Path(env["SQLITE_DBNAME"]).exists():
+            sys.stderr.write(f"{service}: no store at {env['SQLITE_DBNAME']}\n")
+            code = 1
+            continue
+        env.update(application_secrets(settings))
+        spec = importlib.import_module(f"services.{service}.main").SPEC
+        report = verify_replay(service, spec.application, env, _progress_bar)
+        for difference in report.differences[: args.max_differences]:
+            _say(f"  {difference}")
+        if len(report.differences) > args.max_differences:
+            _say(f"  … and {len(report.differences) - args.max_differences} more")
+        _say(report.summary())
+        code = code or (0 if report.exact else 1)
+    return code
+
+
+def _progress_bar(service: str, position: int, last: int) -> None:
+    done = position / last if last else 1.0
+    bar = "#" * int(done * 30)
+    sys.stderr.write(f"\r{service:<13} [{bar:<30}] {position}/{last}")
+    if position >= last:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="aftersales", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
@@ -311,6 +361,12 @@ def parser() -> argparse.ArgumentParser:
     brands.add_argument("--key-id")
     brands.add_argument("--url", default=intake_url)
     brands.set_defaults(run=cmd_brands)
+    replay = sub.add_parser("replay", help="re-run recorded inputs and diff with the stores")
+    replay.add_argument("--verify", action="store_true", help="diff against the live stores")
+    replay.add_argument("--service", choices=SERVICES)
+    replay.add_argument("--data-dir", type=Path, help="SQLite stores (default: settings)")
+    replay.add_argument("--max-differences", type=int, default=50)
+    replay.set_defaults(run=cmd_replay)
     return top
 
 

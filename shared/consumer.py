@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 
 from eventsourcing.persistence import InterfaceError, OperationalError, Tracking
 from nats.aio.msg import Msg
@@ -87,10 +88,11 @@ class ConsumerRunner:
         meta = msg.metadata
         tracking = Tracking(self.upstream, int(meta.sequence.stream))
         deliveries = int(meta.num_delivered)
+        observed_at = datetime.now(UTC)  # the input's time: read once here, recorded with it
         try:
             contract = parse_contract(msg.data)
         except ContractError as error:
-            await self._dead_letter(msg, tracking, str(error), deliveries)
+            await self._dead_letter(msg, tracking, str(error), deliveries, observed_at)
             return
         context = context_from_headers(msg.headers)
         attempt = deliveries
@@ -105,7 +107,9 @@ class ConsumerRunner:
                         "aftersales.event_id": str(contract.event_id),
                     },
                 ):
-                    done = await asyncio.to_thread(self.app.process_contract, contract, tracking)
+                    done = await asyncio.to_thread(
+                        self.app.process_contract, contract, tracking, observed_at
+                    )
                 break
             except TRANSIENT as error:
                 log.warning("store unavailable processing %s: %s", tracking, error)
@@ -115,7 +119,7 @@ class ConsumerRunner:
             except Exception as error:
                 log.exception("processing %s %s failed (try %s)", contract.type, tracking, attempt)
                 if attempt >= self.max_deliveries:
-                    await self._dead_letter(msg, tracking, repr(error), attempt)
+                    await self._dead_letter(msg, tracking, repr(error), attempt, observed_at)
                     return
                 attempt += 1
                 await asyncio.sleep(min(0.05 * 2**attempt, 2.0))
@@ -125,10 +129,12 @@ class ConsumerRunner:
             self.skipped += 1
         await _quietly(msg.ack())
 
-    async def _dead_letter(self, msg: Msg, tracking: Tracking, error: str, tries: int) -> None:
+    async def _dead_letter(
+        self, msg: Msg, tracking: Tracking, error: str, tries: int, observed_at: datetime
+    ) -> None:
         log.error("dead-lettering %s after %s tries: %s", tracking, tries, error)
         recorded = await asyncio.to_thread(
-            self.app.record_dead_letter, tracking, msg.subject, error, msg.data, tries
+            self.app.record_dead_letter, tracking, msg.subject, error, msg.data, tries, observed_at
         )
         if recorded:
             headers = {

@@ -2,8 +2,10 @@
 
 Each service's application is an `EventSourcedProjection`: HTTP commands save new
 events, and upstream contract events are processed with their tracking position
-saved in the same transaction. Stored domain events are published only as each
-service's table declares (`publications`, see shared/publishing.py and `to_contract`).
+saved in the same transaction. Every input is recorded first in the transaction of
+its effects (see `shared.inputs`), so `replay_input` re-runs it exactly. Stored domain
+events are published only as each service's table declares (`publications`, see
+shared/publishing.py and `to_contract`).
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar, TypeVar
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from eventsourcing.application import ProcessingEvent
 from eventsourcing.domain import Aggregate, DomainEventProtocol, event
@@ -28,7 +31,21 @@ from eventsourcing.persistence import (
 from eventsourcing.projection import EventSourcedProjection
 from eventsourcing.utils import EnvType, get_topic, resolve_topic
 
+from shared.calendar import WorkCalendar, packaged_calendar
 from shared.contracts import ContractEvent, make_contract
+from shared.inputs import (
+    CALENDAR_TOPIC,
+    DEAD_LETTER_TOPIC,
+    CalendarInput,
+    CommandInput,
+    InputAlreadyRecorded,
+    InputClocked,
+    ReceivedCommand,
+    TimerInput,
+    UnknownCommand,
+    UpstreamInput,
+    input_clock,
+)
 from shared.publishing import Publication
 
 log = logging.getLogger("aftersales.store")
@@ -76,7 +93,7 @@ class DeadLetter(Aggregate):
 
     TOPIC = "shared.DeadLetter"
 
-    class Event(Aggregate.Event):
+    class Event(InputClocked, Aggregate.Event):
         TOPIC = "shared.DeadLetter.Event"
 
     class Created(Event, Aggregate.Created):
@@ -102,10 +119,12 @@ class DeadLetter(Aggregate):
 
 
 Handler = Callable[[ContractEvent, ProcessingEvent[UUID]], None]
+CommandHandler = Callable[[ReceivedCommand, ProcessingEvent[UUID]], Any]
+TimerHandler = Callable[[datetime, ProcessingEvent[UUID]], None]
 
 
 class ServiceApplication(EventSourcedProjection[UUID]):
-    """Base application of every service: commands, upstream processing, outbox source."""
+    """Base application of every service: inputs recorded, upstream processing, outbox source."""
 
     service: ClassVar[str] = ""
     # Stored topic -> how it is published (services/<name>/published.py); others are internal.
@@ -116,7 +135,10 @@ class ServiceApplication(EventSourcedProjection[UUID]):
         super().__init__(env)
         self.write_lock = threading.RLock()
         self.handlers: dict[str, list[Handler]] = {}
+        self.commands: dict[str, CommandHandler] = {}
+        self.timers: dict[str, TimerHandler] = {}
         self._listeners: list[Callable[[], None]] = []
+        self._calendar: WorkCalendar | None = None
         self.register_handlers()
 
     def add_listener(self, listener: Callable[[], None]) -> None:
@@ -134,11 +156,24 @@ class ServiceApplication(EventSourcedProjection[UUID]):
         transcoder.register(EventMetaAsDict())  # type: ignore[attr-defined]
 
     def register_handlers(self) -> None:
-        """Subclasses map upstream contract event types to handlers here (see `on`)."""
+        """Subclasses map upstream events, commands and timers to handlers here."""
 
     def on(self, event_type: str, handler: Handler) -> None:
         """Run `handler` for each upstream event of `event_type`, in registration order."""
         self.handlers.setdefault(event_type, []).append(handler)
+
+    def command(self, name: str, handler: CommandHandler) -> None:
+        """Run `handler` for the command `name` (see `execute`); replay calls it again."""
+        self.commands[name] = handler
+
+    def timer(self, name: str, handler: TimerHandler) -> None:
+        """Run `handler` on each tick of the timer `name` (see `tick`)."""
+        self.timers[name] = handler
+
+    def _save(self, processing: ProcessingEvent[UUID]) -> None:
+        recordings = self._record(processing)
+        self._take_snapshots(processing)
+        self._notify(recordings)
 
     # --- processing upstream events -------------------------------------------------
 
@@ -146,13 +181,20 @@ class ServiceApplication(EventSourcedProjection[UUID]):
         for handler in self.handlers.get(domain_event.type, ()):
             handler(domain_event, processing_event)
 
-    def process_contract(self, contract: ContractEvent, tracking: Tracking) -> bool:
-        """Process one upstream event once; False when its position was already recorded."""
+    def process_contract(
+        self, contract: ContractEvent, tracking: Tracking, observed_at: datetime | None = None
+    ) -> bool:
+        """Process one upstream event once; False when its position was already recorded.
+
+        `observed_at` is when this service took the message (read once, at the edge): it
+        is recorded with the event and is the time of every event this input causes.
+        """
+        at = observed_at or datetime.now(UTC)
         with self.write_lock:
             if self.recorder.has_tracking_id(tracking.application_name, tracking.notification_id):
                 return False
             try:
-                self.process_event(contract, tracking)  # type: ignore[arg-type]
+                self._process_upstream(contract, tracking, at)
             except IntegrityError:
                 if self.recorder.has_tracking_id(
                     tracking.application_name, tracking.notification_id
@@ -161,35 +203,78 @@ class ServiceApplication(EventSourcedProjection[UUID]):
                 raise
             return True
 
+    def _process_upstream(self, contract: ContractEvent, tracking: Tracking, at: datetime) -> None:
+        with input_clock(at):
+            processing = ProcessingEvent[UUID](tracking=tracking)
+            if contract.type in self.handlers:  # an event nobody acts on moves the position only
+                processing.collect_events(
+                    UpstreamInput(
+                        id=derive_id(
+                            self.service,
+                            "upstream",
+                            tracking.application_name,
+                            tracking.notification_id,
+                        ),
+                        stream=tracking.application_name,
+                        sequence=tracking.notification_id,
+                        contract=contract.model_dump(mode="json"),
+                    )
+                )
+                self.policy(contract, processing)
+            self._save(processing)
+
     def record_dead_letter(
-        self, tracking: Tracking, subject: str, error: str, data: bytes, deliveries: int
+        self,
+        tracking: Tracking,
+        subject: str,
+        error: str,
+        data: bytes,
+        deliveries: int,
+        observed_at: datetime | None = None,
     ) -> bool:
         """Record a poison message with its tracking position, so the stream moves on."""
-        letter = DeadLetter(
-            id=derive_id("dead-letter", tracking.application_name, tracking.notification_id),
-            stream=tracking.application_name,
-            sequence=tracking.notification_id,
-            subject=subject,
-            error=error[:2000],
-            data=data[:64_000].decode("utf-8", "replace"),
-            deliveries=deliveries,
-        )
         with self.write_lock:
             if self.recorder.has_tracking_id(tracking.application_name, tracking.notification_id):
                 return False
-            processing = ProcessingEvent[UUID](tracking=tracking)
-            processing.collect_events(letter)
             try:
-                self._record(processing)
+                self._dead_letter(
+                    tracking,
+                    subject,
+                    error[:2000],
+                    data[:64_000].decode("utf-8", "replace"),
+                    deliveries,
+                    observed_at or datetime.now(UTC),
+                )
             except IntegrityError:
                 return False
         return True
 
+    def _dead_letter(
+        self,
+        tracking: Tracking,
+        subject: str,
+        error: str,
+        data: str,
+        deliveries: int,
+        at: datetime,
+    ) -> None:
+        with input_clock(at):
+            letter = DeadLetter(
+                id=derive_id("dead-letter", tracking.application_name, tracking.notification_id),
+                stream=tracking.application_name,
+                sequence=tracking.notification_id,
+                subject=subject,
+                error=error,
+                data=data,
+                deliveries=deliveries,
+            )
+            processing = ProcessingEvent[UUID](tracking=tracking)
+            processing.collect_events(letter)
+            self._save(processing)
+
     def dead_letters(self, limit: int = 500) -> list[DeadLetter]:
         """Messages this service set aside, oldest first."""
-        found = self.recorder.select_notifications(
-            1, limit, topics=["shared.DeadLetter.MessageDeadLettered"]
-        )
+        found = self.recorder.select_notifications(1, limit, topics=[DEAD_LETTER_TOPIC])
         letters: list[DeadLetter] = [self.repository.get(UUID(str(n.originator_id))) for n in found]
         return letters
 
@@ -197,10 +282,176 @@ class ServiceApplication(EventSourcedProjection[UUID]):
         """The last upstream stream sequence processed (0 before the first)."""
         return self.recorder.max_tracking_id(upstream) or 0
 
-    # --- commands -------------------------------------------------------------------
+    # --- commands and timers ----------------------------------------------------------
+
+    def execute(
+        self,
+        name: str,
+        args: dict[str, Any],
+        at: datetime,
+        given_id: str | None = None,
+        attempts: int = 5,
+    ) -> Any:
+        """Record the command `name` and run its handler, in one transaction.
+
+        `at` is when the command was received and `given_id` the id the edge gave it
+        (e.g. a new complaint's id): both are recorded, so a replay runs the handler on
+        the same arguments, time and id. `args` must be JSON. The same name with the
+        same `given_id` is recorded once (`InputAlreadyRecorded` after that).
+        """
+        if name not in self.commands:
+            raise UnknownCommand(f"{self.service} has no command {name!r}")
+        input_id = derive_id(self.service, "command", name, given_id) if given_id else uuid4()
+        command = ReceivedCommand(name, args, at, given_id, input_id)
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.write_lock:
+                    return self._execute(command)
+            except IntegrityError:
+                if self.get_or_none(input_id) is not None:
+                    raise InputAlreadyRecorded(f"{name} {given_id} was recorded before") from None
+                if attempt == attempts:
+                    raise
+                time.sleep(0.005 * attempt)
+        raise AssertionError("unreachable")
+
+    def _execute(self, command: ReceivedCommand) -> Any:
+        with input_clock(command.at):
+            processing = ProcessingEvent[UUID]()
+            processing.collect_events(
+                CommandInput(
+                    id=command.input_id,
+                    name=command.name,
+                    args=command.args,
+                    given_id=command.given_id,
+                )
+            )
+            result = self.commands[command.name](command, processing)
+            self._save(processing)
+        return result
+
+    def tick(self, timer: str, at: datetime) -> None:
+        """Record a tick of `timer` at `at` and run its handler, in one transaction."""
+        if timer not in self.timers:
+            raise UnknownCommand(f"{self.service} has no timer {timer!r}")
+        input_id = derive_id(self.service, "tick", timer, at.astimezone(UTC).isoformat())
+        with self.write_lock:
+            try:
+                self._tick(input_id, timer, at)
+            except IntegrityError:
+                raise InputAlreadyRecorded(f"{timer} ticked at {at} before") from None
+
+    def _tick(self, input_id: UUID, timer: str, at: datetime) -> None:
+        with input_clock(at) as now:
+            processing = ProcessingEvent[UUID]()
+            processing.collect_events(TimerInput(id=input_id, timer=timer))
+            self.timers[timer](now, processing)
+            self._save(processing)
+
+    # --- the working-day calendar, versioned ----------------------------------------
+
+    @property
+    def calendar(self) -> WorkCalendar:
+        """The packaged calendar plus the years this service loaded (recorded inputs)."""
+        if self._calendar is None:
+            calendar = packaged_calendar()
+            for notification in self._select_all([CALENDAR_TOPIC]):
+                loaded: CalendarInput = self.repository.get(UUID(str(notification.originator_id)))
+                calendar = _with_loaded_year(calendar, loaded)
+            self._calendar = calendar
+        return self._calendar
+
+    def load_calendar_year(
+        self,
+        year: int,
+        holidays: Sequence[date],
+        workdays: Sequence[date],
+        source: str,
+        at: datetime,
+    ) -> str:
+        """Load (or replace) one year of the working-day calendar; returns the new version."""
+        with self.write_lock:
+            self._load_calendar_year(
+                year,
+                sorted(d.isoformat() for d in holidays),
+                sorted(d.isoformat() for d in workdays),
+                source,
+                at,
+            )
+            return self.calendar.version
+
+    def _load_calendar_year(
+        self, year: int, holidays: list[str], workdays: list[str], source: str, at: datetime
+    ) -> None:
+        calendar = self.calendar.with_year(
+            year, map(date.fromisoformat, holidays), map(date.fromisoformat, workdays)
+        )
+        with input_clock(at):
+            processing = ProcessingEvent[UUID]()
+            processing.collect_events(
+                CalendarInput(
+                    id=derive_id(self.service, "calendar", year, calendar.version),
+                    year=year,
+                    holidays=holidays,
+                    workdays=workdays,
+                    source=source,
+                    calendar_version=calendar.version,
+                )
+            )
+            self._save(processing)
+        self._calendar = calendar
+
+    def _select_all(self, topics: Sequence[str], start: int = 1) -> Iterator[Any]:
+        """Notifications of `topics` from `start` on, page by page."""
+        while True:
+            page = self.recorder.select_notifications(
+                start, self.log_section_size, topics=list(topics)
+            )
+            yield from page
+            if len(page) < self.log_section_size:
+                return
+            start = page[-1].id + 1
+
+    # --- replay -----------------------------------------------------------------------
+
+    def replay_input(self, recorded: Any) -> None:
+        """Run one recorded input (a stored input event) again, as it ran live."""
+        at: datetime = recorded.timestamp
+        input_id = UUID(str(recorded.originator_id))
+        fields = vars(recorded)
+        with self.write_lock:
+            if isinstance(recorded, UpstreamInput.Event):
+                contract = ContractEvent.model_validate(fields["contract"])
+                tracking = Tracking(fields["stream"], fields["sequence"])
+                self._process_upstream(contract, tracking, at)
+            elif isinstance(recorded, CommandInput.Event):
+                args, given_id = fields["args"], fields["given_id"]
+                self._execute(ReceivedCommand(fields["name"], args, at, given_id, input_id))
+            elif isinstance(recorded, TimerInput.Event):
+                self._tick(input_id, fields["timer"], at)
+            elif isinstance(recorded, CalendarInput.Event):
+                holidays, workdays = fields["holidays"], fields["workdays"]
+                self._load_calendar_year(fields["year"], holidays, workdays, fields["source"], at)
+            elif isinstance(recorded, DeadLetter.Event):
+                tracking = Tracking(fields["stream"], fields["sequence"])
+                self._dead_letter(
+                    tracking,
+                    fields["subject"],
+                    fields["error"],
+                    fields["data"],
+                    fields["deliveries"],
+                    at,
+                )
+            else:
+                raise TypeError(f"not a recorded input: {type(recorded).__name__}")
+
+    # --- commands (before inputs were recorded) ---------------------------------------
 
     def run_command(self, command: Callable[[], T], attempts: int = 5) -> T:
-        """Run load → decide → save under the write lock, retrying optimistic conflicts."""
+        """Run load → decide → save under the write lock, retrying optimistic conflicts.
+
+        Prefer `execute`: it records the command as an input, so a replay can re-run it.
+        """
         for attempt in range(1, attempts + 1):
             try:
                 with self.write_lock:
@@ -253,3 +504,11 @@ class ServiceApplication(EventSourcedProjection[UUID]):
 def _current_topic(stored_topic: str) -> str:
     """The topic a stored one resolves to today (a renamed event's old topic: its new one)."""
     return get_topic(resolve_topic(stored_topic))
+
+
+def _with_loaded_year(calendar: WorkCalendar, loaded: CalendarInput) -> WorkCalendar:
+    return calendar.with_year(
+        loaded.year,
+        map(date.fromisoformat, loaded.holidays),
+        map(date.fromisoformat, loaded.workdays),
+    )

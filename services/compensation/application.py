@@ -44,7 +44,10 @@ class CompensationApplication(ServiceApplication):
                 meta=meta, handler_id=handler, message=policies.apology_message(case.received)
             )
             offer_id, options = policies.remedy_options(
-                str(upstream.event_id), case.received, case.assignment["authority_fen"]
+                str(case.id),
+                case.offers_made + 1,
+                case.received,
+                case.assignment["authority_fen"],
             )
             if not options:
                 # Nothing within the handler's authority: no empty offer is made; the

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from shared.inputs import InputClocked
 from shared.store import EventMeta
 
 
@@ -19,7 +20,7 @@ class CompensationCase(Aggregate):
 
     TOPIC = "compensation.CompensationCase"
 
-    class Event(Aggregate.Event):
+    class Event(InputClocked, Aggregate.Event):
         TOPIC = "compensation.CompensationCase.Event"
 
     class Created(Event, Aggregate.Created):
@@ -32,6 +33,7 @@ class CompensationCase(Aggregate):
         self.assignment: dict[str, Any] | None = None
         self.apologised = False
         self.offer: dict[str, Any] | None = None
+        self.offers_made = 0
         self.offer_status: str | None = None
         self.accepted_option: dict[str, Any] | None = None
         self.withdrawn = False
@@ -55,6 +57,7 @@ class CompensationCase(Aggregate):
     @event("RemedyOptionsOffered", topic="compensation.CompensationCase.RemedyOptionsOffered")
     def offer_remedies(self, meta: EventMeta, offer_id: str, options: list[dict[str, Any]]) -> None:
         self.offer = {"offer_id": offer_id, "options": options}
+        self.offers_made += 1
         self.offer_status = "open"
 
     @event("OfferAccepted", topic="compensation.CompensationCase.OfferAccepted")

@@ -51,10 +51,14 @@ def apology_message(received: dict[str, Any]) -> str:
 
 
 def remedy_options(
-    cause_event_id: str, received: dict[str, Any], authority_fen: int
+    complaint_id: str, offer_round: int, received: dict[str, Any], authority_fen: int
 ) -> tuple[str, list[Option]]:
-    """Step 7: the options to offer, with ids derived from the triggering event."""
-    offer_id = str(derive_id(cause_event_id, "offer"))
+    """Step 7: the options to offer, with ids derived from the complaint and the offer round.
+
+    Not from the triggering event: the offer is made once both the complaint and its
+    handler are known, whichever stream delivered last, and its id must not depend on that.
+    """
+    offer_id = str(derive_id(complaint_id, "offer", offer_round))
     price = (received.get("order") or {}).get("price_fen") or 0
     kinds: list[tuple[str, int]] = []
     for demand in received.get("demands", []):

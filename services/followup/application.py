@@ -46,7 +46,7 @@ class FollowupApplication(ServiceApplication):
     def on_offer_accepted(self, accepted: ContractEvent, processing: ProcessingEvent[UUID]) -> None:
         meta = EventMeta.caused_by(accepted)
         case = self._case(accepted)
-        plan = policies.plan_revisit(str(accepted.event_id), accepted.occurred_at)
+        plan = policies.plan_revisit(str(accepted.event_id), accepted.occurred_at, self.calendar)
         case.schedule_revisit(
             meta=meta,
             revisit_id=plan.revisit_id,
@@ -54,6 +54,7 @@ class FollowupApplication(ServiceApplication):
             channel=plan.channel,
             calendar_covered=plan.calendar_covered,
             offer_id=accepted.payload["offer_id"],
+            calendar_version=plan.calendar_version,
         )
         processing.collect_events(case)
 

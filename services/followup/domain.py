@@ -7,6 +7,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from shared.inputs import InputClocked
 from shared.store import EventMeta
 
 
@@ -15,7 +16,7 @@ class FollowupCase(Aggregate):
 
     TOPIC = "followup.FollowupCase"
 
-    class Event(Aggregate.Event):
+    class Event(InputClocked, Aggregate.Event):
         TOPIC = "followup.FollowupCase.Event"
 
     class Created(Event, Aggregate.Created):
@@ -41,7 +42,8 @@ class FollowupCase(Aggregate):
         self.plan_by = plan_by
 
     class RevisitScheduled(Event):
-        """Step 10 (回访): a revisit is due; v2 records the accepted offer it checks on."""
+        """Step 10 (回访): a revisit due on a Shanghai working day; v2 records the accepted
+        offer it checks on and the calendar version the due date used."""
 
         TOPIC = "followup.FollowupCase.RevisitScheduled"
         class_version = 2
@@ -52,11 +54,13 @@ class FollowupCase(Aggregate):
         channel: str
         calendar_covered: bool
         offer_id: str | None
+        calendar_version: str | None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
-            """v1 did not record the offer: None says "not known", never a guessed one."""
+            """v1 recorded neither the offer nor the calendar: None says "not known"."""
             state["offer_id"] = None
+            state["calendar_version"] = None
 
     @event(RevisitScheduled)
     def schedule_revisit(
@@ -67,5 +71,6 @@ class FollowupCase(Aggregate):
         channel: str,
         calendar_covered: bool,
         offer_id: str | None,
+        calendar_version: str | None,
     ) -> None:
         self.revisits.append({"revisit_id": revisit_id, "due_date": due_date, "channel": channel})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from shared.calendar import add_working_days, business_date, calendar_covers
+from shared.calendar import WorkCalendar, business_date, packaged_calendar
 from shared.store import derive_id
 
 REVISIT_AFTER_WORKING_DAYS = 3  # revisit once the remedy has had time to be carried out
@@ -24,15 +24,20 @@ class RevisitPlan:
     due_date: date
     channel: str
     calendar_covered: bool
+    calendar_version: str
 
 
-def plan_revisit(cause_event_id: str, agreed_at: datetime) -> RevisitPlan:
+def plan_revisit(
+    cause_event_id: str, agreed_at: datetime, calendar: WorkCalendar | None = None
+) -> RevisitPlan:
     """Step 10: a phone revisit N Shanghai working days after the remedy was agreed."""
+    calendar = calendar or packaged_calendar()
     start = business_date(agreed_at)
-    due = add_working_days(start, REVISIT_AFTER_WORKING_DAYS)
+    due = calendar.add_working_days(start, REVISIT_AFTER_WORKING_DAYS)
     return RevisitPlan(
         revisit_id=str(derive_id(cause_event_id, "revisit")),
         due_date=due,
         channel="phone",
-        calendar_covered=calendar_covers(start) and calendar_covers(due),
+        calendar_covered=calendar.covers(start) and calendar.covers(due),
+        calendar_version=calendar.version,
     )

@@ -24,7 +24,14 @@ PUBLICATIONS: Mapping[str, Publication] = table(
             FollowupCase,
             "RevisitScheduled",
             contract.RevisitScheduled,
-            copied("revisit_id", "due_date", "channel", "calendar_covered", "offer_id"),
+            copied(
+                "revisit_id",
+                "due_date",
+                "channel",
+                "calendar_covered",
+                "offer_id",
+                "calendar_version",
+            ),
         ),
     ],
 )

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from shared.inputs import InputClocked
 from shared.store import EventMeta
 
 
@@ -15,7 +16,7 @@ class RoutingCase(Aggregate):
 
     TOPIC = "routing.RoutingCase"
 
-    class Event(Aggregate.Event):
+    class Event(InputClocked, Aggregate.Event):
         TOPIC = "routing.RoutingCase.Event"
 
     class Created(Event, Aggregate.Created):

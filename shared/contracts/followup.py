@@ -23,7 +23,8 @@ class RevisitScheduled(EventPayload):
     """Step 10 (回访): a follow-up revisit is due on a Shanghai working day.
 
     1.1 added `offer_id`, the accepted offer the revisit checks on (None on revisits
-    scheduled before followup recorded it).
+    scheduled before followup recorded it) and `calendar_version`, the working-day calendar
+    the due date was computed on.
     """
 
     SCHEMA_VERSION: ClassVar[str] = "1.1"
@@ -33,6 +34,7 @@ class RevisitScheduled(EventPayload):
     channel: str
     calendar_covered: bool
     offer_id: str | None = None
+    calendar_version: str | None = None
 
 
 PAYLOADS: dict[str, type[EventPayload]] = {

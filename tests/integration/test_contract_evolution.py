@@ -1,9 +1,10 @@
 """Stored-event schema evolution on SQLite and PostgreSQL: old logs stay readable.
 
 Followup's RevisitScheduled went from stored class version 1 to 2 (it now records the
-accepted offer, `offer_id`) and its contract from 1.0 to 1.1. A v1 row, written exactly as
-the old code wrote it, must still load through the upcaster (`upcast_v1_v2`) and publish
-as a valid 1.1 contract; new rows carry their class version.
+accepted offer, `offer_id`, and the working-day calendar's version) and its contract from
+1.0 to 1.1. A v1 row, written exactly as the old code wrote it, must still load through the
+upcaster (`upcast_v1_v2`) and publish as a valid 1.1 contract; new rows carry their class
+version.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from eventsourcing.persistence import StoredEvent
 
 from services.followup.application import FollowupApplication
 from services.followup.domain import FollowupCase
+from shared.inputs import input_clock
 from shared.settings import Settings, persistence_env, prepare_store
 from shared.store import EventMeta, derive_id
 
@@ -53,8 +55,9 @@ def test_a_revisit_stored_at_v1_loads_and_publishes_as_contract_1_1(
     store: str, tmp_path: Path
 ) -> None:
     app = open_followup(tmp_path)
-    case = FollowupCase(id=COMPLAINT_ID, meta=META)
-    case.open_followup(meta=META, acknowledge_by="a", plan_by="p")
+    with input_clock(datetime(2026, 3, 2, 8, 0, tzinfo=UTC)):
+        case = FollowupCase(id=COMPLAINT_ID, meta=META)
+        case.open_followup(meta=META, acknowledge_by="a", plan_by="p")
     app.save(case)
     old_row = stored_as_v1(app, version=3)
     assert "class_version" not in json.loads(old_row.state)
@@ -80,17 +83,20 @@ def test_a_revisit_stored_at_v1_loads_and_publishes_as_contract_1_1(
         "due_date": "2026-03-09",
         "channel": "phone",
         "calendar_covered": True,
-        "offer_id": None,  # the upcaster's default: not recorded by v1
+        "offer_id": None,  # the upcaster's defaults: not recorded by v1
+        "calendar_version": None,
     }
 
-    loaded.schedule_revisit(
-        meta=META,
-        revisit_id="revisit-v2",
-        due_date="2026-03-16",
-        channel="phone",
-        calendar_covered=True,
-        offer_id="offer-2",
-    )
+    with input_clock(datetime(2026, 3, 9, 8, 0, tzinfo=UTC)):
+        loaded.schedule_revisit(
+            meta=META,
+            revisit_id="revisit-v2",
+            due_date="2026-03-16",
+            channel="phone",
+            calendar_covered=True,
+            offer_id="offer-2",
+            calendar_version="cal-v1",
+        )
     app.save(loaded)
     (new_row,) = app.recorder.select_events(COMPLAINT_ID, gt=3)
     assert json.loads(new_row.state)["class_version"] == 2

@@ -93,12 +93,33 @@ def test_apology_is_issued_before_remedies_are_offered_000_001() -> None:
     assert all(c.causation_id == str(assigned.event_id) for c in published)
 
 
+@pytest.mark.parametrize("handler_first", [False, True], ids=["complaint-last", "handler-last"])
+def test_the_offer_id_does_not_depend_on_which_stream_delivered_last(handler_first: bool) -> None:
+    app = CompensationApplication(env={})
+    complaint = contract(
+        "ComplaintReceived",
+        1,
+        {"channel": "phone", "subject_ref": "s-1", "product": {"category": "microwave"},
+         "order": {"price_fen": 30_000}, "description": "x", "demands": [{"kind": "repair"}]},
+    )  # fmt: skip
+    assigned = contract(
+        "HandlerAssigned",
+        2,
+        {"team": "frontline", "handler_id": "handler-li", "authority_fen": FRONTLINE_AUTHORITY},
+    )
+    inputs = [(assigned, "ROUTING"), (complaint, "INTAKE")]
+    for upstream, stream in inputs if handler_first else inputs[::-1]:
+        app.process_contract(upstream, Tracking(stream, 1), observed_at=datetime.now(UTC))
+    offered = [c for _, c in app.contracts_since(1, 100) if c and c.type == "RemedyOptionsOffered"]
+    assert offered[0].payload["offer_id"] == str(derive_id(COMPLAINT_ID, "offer", 1))
+
+
 # --- step 7: remedies as a choice -----------------------------------------------------
 
 
 def test_consumers_demanded_kinds_are_offered_first_in_their_order_003() -> None:
     _, options = remedy_options(
-        CAUSE, received(30_000, {"kind": "repair"}, {"kind": "refund"}), FRONTLINE_AUTHORITY
+        CAUSE, 1, received(30_000, {"kind": "repair"}, {"kind": "refund"}), FRONTLINE_AUTHORITY
     )
     assert kinds(options) == ["repair", "refund", "voucher"]
 
@@ -109,7 +130,7 @@ def test_refund_and_exchange_are_worth_the_price_and_compensation_what_was_asked
         {"kind": "exchange"},
         {"kind": "compensation", "amount_fen": 8_000},
     )
-    _, options = remedy_options(CAUSE, received(30_000, *demands), FRONTLINE_AUTHORITY)
+    _, options = remedy_options(CAUSE, 1, received(30_000, *demands), FRONTLINE_AUTHORITY)
     assert [(o.kind, o.amount_fen) for o in options] == [
         ("refund", 30_000),
         ("exchange", 30_000),
@@ -120,13 +141,13 @@ def test_refund_and_exchange_are_worth_the_price_and_compensation_what_was_asked
 
 def test_the_same_demand_twice_is_offered_once() -> None:
     _, options = remedy_options(
-        CAUSE, received(30_000, {"kind": "refund"}, {"kind": "refund"}), FRONTLINE_AUTHORITY
+        CAUSE, 1, received(30_000, {"kind": "refund"}, {"kind": "refund"}), FRONTLINE_AUTHORITY
     )
     assert kinds(options) == ["refund", "voucher"]
 
 
 def test_demand_of_kind_other_is_not_turned_into_an_option() -> None:
-    _, options = remedy_options(CAUSE, received(30_000, {"kind": "other"}), FRONTLINE_AUTHORITY)
+    _, options = remedy_options(CAUSE, 1, received(30_000, {"kind": "other"}), FRONTLINE_AUTHORITY)
     assert kinds(options) == ["voucher"]
 
 
@@ -136,7 +157,7 @@ def test_nothing_above_the_handlers_authority_is_offered_001() -> None:
         {"kind": "compensation", "amount_fen": 80_000},
         {"kind": "repair"},
     )
-    _, options = remedy_options(CAUSE, received(100_000, *demands), FRONTLINE_AUTHORITY)
+    _, options = remedy_options(CAUSE, 1, received(100_000, *demands), FRONTLINE_AUTHORITY)
     assert kinds(options) == ["repair", "voucher"]  # the ¥1,000 refund and ¥800 need a supervisor
 
 
@@ -150,12 +171,14 @@ def test_every_offered_amount_is_within_authority(
         {"kind": "exchange"},
         {"kind": "compensation", "amount_fen": 45_000},
     )
-    _, options = remedy_options(CAUSE, received(price_fen, *demands), authority_fen)
+    _, options = remedy_options(CAUSE, 1, received(price_fen, *demands), authority_fen)
     assert all(o.amount_fen <= authority_fen for o in options)
 
 
 def test_goodwill_voucher_above_authority_is_left_out() -> None:
-    _, options = remedy_options(CAUSE, received(30_000, {"kind": "repair"}), GOODWILL_MIN_FEN - 1)
+    _, options = remedy_options(
+        CAUSE, 1, received(30_000, {"kind": "repair"}), GOODWILL_MIN_FEN - 1
+    )
     assert kinds(options) == ["repair"]
 
 
@@ -173,7 +196,7 @@ def test_goodwill_voucher_above_authority_is_left_out() -> None:
 def test_goodwill_voucher_is_the_larger_of_20_yuan_and_5_percent_of_price(
     price_fen: int | None, voucher_fen: int
 ) -> None:
-    _, options = remedy_options(CAUSE, received(price_fen), 200_000)
+    _, options = remedy_options(CAUSE, 1, received(price_fen), 200_000)
     assert [(o.kind, o.amount_fen) for o in options] == [("voucher", voucher_fen)]
 
 
@@ -183,26 +206,26 @@ def test_amounts_are_whole_fen_integers() -> None:
         {"kind": "compensation", "amount_fen": 1_234},
         {"kind": "apology"},
     )
-    _, options = remedy_options(CAUSE, received(123_457, *demands), 200_000)
+    _, options = remedy_options(CAUSE, 1, received(123_457, *demands), 200_000)
     assert options
     for option in options:
         assert type(option.amount_fen) is int
         assert type(option.as_dict()["amount_fen"]) is int
 
 
-def test_offer_and_option_ids_derive_from_the_cause_event_so_replay_gives_the_same_ids() -> None:
+def test_offer_and_option_ids_derive_from_complaint_and_round_so_replay_repeats_them() -> None:
     demand = received(30_000, {"kind": "refund"}, {"kind": "repair"})
-    first_offer, first = remedy_options(CAUSE, demand, FRONTLINE_AUTHORITY)
-    again_offer, again = remedy_options(CAUSE, demand, FRONTLINE_AUTHORITY)
-    assert first_offer == again_offer == str(derive_id(CAUSE, "offer"))
+    first_offer, first = remedy_options(CAUSE, 1, demand, FRONTLINE_AUTHORITY)
+    again_offer, again = remedy_options(CAUSE, 1, demand, FRONTLINE_AUTHORITY)
+    assert first_offer == again_offer == str(derive_id(CAUSE, "offer", 1))
     assert [o.option_id for o in first] == [o.option_id for o in again]
     assert [o.option_id for o in first] == [str(derive_id(first_offer, i)) for i in range(3)]
 
 
-def test_a_different_cause_gives_different_ids_and_options_are_unique() -> None:
+def test_another_complaint_gives_different_ids_and_options_are_unique() -> None:
     demand = received(30_000, {"kind": "refund"}, {"kind": "repair"})
-    offer_a, options_a = remedy_options(CAUSE, demand, FRONTLINE_AUTHORITY)
-    offer_b, options_b = remedy_options(str(UUID(int=99)), demand, FRONTLINE_AUTHORITY)
+    offer_a, options_a = remedy_options(CAUSE, 1, demand, FRONTLINE_AUTHORITY)
+    offer_b, options_b = remedy_options(str(UUID(int=99)), 1, demand, FRONTLINE_AUTHORITY)
     assert offer_a != offer_b
     ids = [o.option_id for o in options_a + options_b]
     assert len(set(ids)) == len(ids)
@@ -210,7 +233,7 @@ def test_a_different_cause_gives_different_ids_and_options_are_unique() -> None:
 
 def test_options_fit_the_remedy_options_offered_contract() -> None:
     offer_id, options = remedy_options(
-        CAUSE, received(30_000, {"kind": "repair"}), FRONTLINE_AUTHORITY
+        CAUSE, 1, received(30_000, {"kind": "repair"}), FRONTLINE_AUTHORITY
     )
     event = contract(
         "RemedyOptionsOffered", 3, {"offer_id": offer_id, "options": [o.as_dict() for o in options]}

@@ -18,6 +18,7 @@ from services.compensation.domain import CompensationCase, OfferNotStanding
 from services.intake.domain import STATUS_AFTER, Complaint
 from services.intake.errors import ComplaintClosedForActions, IntakeError, OfferNotOpen
 from shared.contracts import make_contract
+from shared.inputs import input_clock
 from shared.store import EventMeta
 
 COMPLAINT_ID = UUID("9a7e4c1b-6d2f-4b8a-a3e5-1c0d9f8e7b6a")
@@ -206,6 +207,13 @@ def test_status_does_not_go_back_when_upstream_streams_arrive_out_of_order() -> 
 
 
 # --- compensation: the offer that stands --------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def processing_an_input() -> Any:
+    """Compensation's events take their time from the input being processed."""
+    with input_clock(datetime(2026, 3, 2, 2, 0, tzinfo=UTC)):
+        yield
 
 
 def contract_dict(event_type: str, payload: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,8 @@ events a service does not declare in its `published.py` are internal and never l
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -27,6 +28,7 @@ from services.routing.published import PUBLICATIONS as ROUTING
 from shared.contracts import SERVICE_OF_TYPE, ContractEvent
 from shared.contracts import compensation as compensation_contracts
 from shared.contracts import followup as followup_contracts
+from shared.inputs import input_clock
 from shared.publishing import Publication, copied, publish, table
 from shared.store import EventMeta, ServiceApplication
 
@@ -83,6 +85,13 @@ def types(pairs: list[tuple[str, ContractEvent | None]]) -> list[str | None]:
 
 # --- the tables ------------------------------------------------------------------------------
 
+
+
+@pytest.fixture(autouse=True)
+def processing_an_input() -> Iterator[None]:
+    """Events take their time from the input being processed (shared.inputs)."""
+    with input_clock(datetime(2026, 3, 2, 2, 0, tzinfo=UTC)):
+        yield
 
 def test_the_tables_publish_exactly_the_expected_stored_topics_as_their_types() -> None:
     found = {topic: p.contract.name for t in TABLES.values() for topic, p in t.items()}
@@ -237,6 +246,7 @@ def scheduled_case() -> FollowupCase:
         channel="phone",
         calendar_covered=True,
         offer_id="offer-1",
+        calendar_version="cal-v1",
     )
     return case
 
@@ -254,6 +264,7 @@ def test_followup_publishes_its_case_and_revisits_each_at_its_own_version() -> N
         "channel": "phone",
         "calendar_covered": True,
         "offer_id": "offer-1",
+        "calendar_version": "cal-v1",
     }
 
 
