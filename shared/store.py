@@ -34,6 +34,7 @@ from shared.contracts import (
     ContractEvent,
     make_contract,
 )
+from shared.readmodels import ReadModelApplication
 
 log = logging.getLogger("aftersales.store")
 EVENT_NAMESPACE = uuid5(NAMESPACE_URL, "https://aftersales.example/events")
@@ -110,8 +111,11 @@ class DeadLetter(Aggregate):
 Handler = Callable[[ContractEvent, ProcessingEvent[UUID]], None]
 
 
-class ServiceApplication(EventSourcedProjection[UUID]):
-    """Base application of every service: commands, upstream processing, outbox source."""
+class ServiceApplication(ReadModelApplication, EventSourcedProjection[UUID]):
+    """Base application of every service: commands, upstream processing, outbox source.
+
+    Its read models are tables in the same store, written with its events (`readmodels`).
+    """
 
     service: ClassVar[str] = ""
     log_section_size = 500
