@@ -1,6 +1,7 @@
 """Intake's HTTP API: the brand portal's front door, admin of brands, complaint history.
 
-Routers parse and delegate; every rule lives in the application and domain.
+Routers parse and delegate: bodies become commands (schemas.py); every rule lives in
+the use cases and the domain, and their errors map to problem+json in one place.
 """
 
 from __future__ import annotations
@@ -11,26 +12,51 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
-from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, Field
 
-from services.intake.application import (
+from services.intake.commands import (
+    BlockSource,
+    FlagSource,
+    IssueApiKey,
+    RegisterBrand,
+    RevokeApiKey,
+    SignedRequest,
+    WithdrawComplaint,
+)
+from services.intake.complaint_index import cursor_of
+from services.intake.deps import (
+    Admin,
+    App,
+    BrandId,
+    ConsumerCaller,
+    IdempotencyKey,
+    Supervisor,
+    Viewer,
+)
+from services.intake.domain import Regulator
+from services.intake.schemas import (
     Confirmation,
     ConsumerAction,
-    IntakeApplication,
     NewComplaint,
     NewRegulator,
     RegulatorTransfer,
-    SignedRequest,
-    cursor_of,
+    to_act_on_offer,
+    to_confirm_details,
+    to_receive_complaint,
+    to_receive_transfer,
+    to_register_regulator,
 )
-from services.intake.application import (
-    Request as IntakeRequest,
+from services.intake.views import (
+    complaint_row_view,
+    complaint_view,
+    group_view,
+    source_view,
+    transfer_view,
 )
-from services.intake.domain import Regulator
 from shared.auth import require_role
 from shared.errors import Unauthorized, error_responses
 from shared.history import complaint_history
+from shared.idempotency import IdempotentRequest
 from shared.security import (
     NONCE_HEADER,
     REGULATOR_HEADER,
@@ -38,46 +64,11 @@ from shared.security import (
     TIMESTAMP_HEADER,
     OpsClaims,
 )
-from shared.service import application_of, runtime_of
+from shared.service import runtime_of
 from shared.telemetry import current_trace_id
-
-api_key_header = APIKeyHeader(name="X-Api-Key", auto_error=False, description="The brand's API key")
-
-
-App = Annotated[IntakeApplication, Depends(application_of(IntakeApplication))]
-
-
-async def brand_id(app: App, api_key: Annotated[str | None, Depends(api_key_header)]) -> str:
-    """The brand the caller's API key acts for."""
-    if not api_key:
-        raise Unauthorized("an X-Api-Key header is required")
-    return await asyncio.to_thread(app.authenticate, api_key)
-
-
-BrandId = Annotated[str, Depends(brand_id)]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        max_length=200,
-        description="Retries with the same key and body return the first response.",
-    ),
-]
-Admin = Annotated[OpsClaims, Depends(require_role("admin"))]
-Supervisor = Annotated[OpsClaims, Depends(require_role("supervisor"))]
-Viewer = Annotated[OpsClaims, Depends(require_role("viewer"))]
 
 router = APIRouter(prefix="/v1", tags=["complaints"])
 admin = APIRouter(prefix="/v1/admin", tags=["admin"])
-
-
-async def intake_request(
-    request: Request, brand: BrandId, idempotency_key: IdempotencyKey = None
-) -> IntakeRequest:
-    return IntakeRequest(brand, current_trace_id(), idempotency_key, await request.body())
-
-
-Caller = Annotated[IntakeRequest, Depends(intake_request)]
 
 
 class ComplaintList(BaseModel):
@@ -99,10 +90,24 @@ class Withdrawal(BaseModel):
     summary="Record a complaint (受理)",
 )
 async def post_complaint(
-    new: NewComplaint, caller: Caller, app: App, response: Response
+    new: NewComplaint,
+    brand: BrandId,
+    app: App,
+    request: Request,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """201 for a new case; 200 when it repeats an open one; 403 when the source is blocked."""
-    status, body = await asyncio.to_thread(app.receive_complaint, caller, new, datetime.now(UTC))
+    idempotency = IdempotentRequest.of(brand, idempotency_key, await request.body())
+    command = to_receive_complaint(
+        new,
+        brand,
+        current_trace_id(),
+        datetime.now(UTC),
+        idempotency_key,
+        idempotency.body_hash if idempotency else "",
+    )
+    status, body = await asyncio.to_thread(app.receive_complaint, command)
     response.status_code = status
     response.headers["Location"] = f"/v1/complaints/{body['complaint_id']}"
     return body
@@ -112,7 +117,7 @@ async def post_complaint(
 async def get_complaint(complaint_id: UUID, brand: BrandId, app: App) -> dict[str, Any]:
     """The complaint's status, fed by all four services."""
     complaint = await asyncio.to_thread(app.complaint, brand, complaint_id)
-    return app.complaint_view(complaint)
+    return complaint_view(complaint)
 
 
 @router.get("/complaints", responses=error_responses(401, 422))
@@ -134,17 +139,7 @@ async def list_complaints(
     rows = app.index.page(brand, status, since, cursor, limit + 1, queue)
     more = len(rows) > limit
     rows = rows[:limit]
-    items = [
-        {
-            "complaint_id": str(r.complaint_id),
-            "status": r.status,
-            "received_at": r.received_at.isoformat(),
-            "updated_at": r.updated_at.isoformat(),
-            "nuisance": r.nuisance,
-            "subject_ref": r.subject_ref,
-        }
-        for r in rows
-    ]
+    items = [complaint_row_view(r) for r in rows]
     return ComplaintList(items=items, next_cursor=cursor_of(rows[-1]) if more else None)
 
 
@@ -155,10 +150,10 @@ async def list_complaints(
     summary="The consumer accepts, rejects or counters the offer that stands",
 )
 async def post_consumer_action(
-    complaint_id: UUID, action: ConsumerAction, caller: Caller, app: App
+    complaint_id: UUID, action: ConsumerAction, brand: ConsumerCaller, app: App
 ) -> dict[str, Any]:
-    complaint = await asyncio.to_thread(app.act, caller, complaint_id, action)
-    return app.complaint_view(complaint)
+    command = to_act_on_offer(action, brand, complaint_id)
+    return complaint_view(await asyncio.to_thread(app.act, command))
 
 
 @router.post(
@@ -168,10 +163,10 @@ async def post_consumer_action(
     summary="The consumer withdraws the complaint",
 )
 async def post_withdrawal(
-    complaint_id: UUID, withdrawal: Withdrawal, caller: Caller, app: App
+    complaint_id: UUID, withdrawal: Withdrawal, brand: ConsumerCaller, app: App
 ) -> dict[str, Any]:
-    complaint = await asyncio.to_thread(app.withdraw, caller, complaint_id, withdrawal.reason)
-    return app.complaint_view(complaint)
+    command = WithdrawComplaint(brand, complaint_id, withdrawal.reason)
+    return complaint_view(await asyncio.to_thread(app.withdraw, command))
 
 
 @router.post(
@@ -180,17 +175,17 @@ async def post_withdrawal(
     summary="The record was read back to the consumer and confirmed",
 )
 async def post_confirmation(
-    complaint_id: UUID, confirmation: Confirmation, caller: Caller, app: App
+    complaint_id: UUID, confirmation: Confirmation, brand: ConsumerCaller, app: App
 ) -> dict[str, Any]:
-    complaint = await asyncio.to_thread(app.confirm, caller, complaint_id, confirmation)
-    return app.complaint_view(complaint)
+    command = to_confirm_details(confirmation, brand, complaint_id)
+    return complaint_view(await asyncio.to_thread(app.confirm, command))
 
 
 @router.get("/groups/{group_id}", responses=error_responses(401, 404, 422))
 async def get_group(group_id: UUID, brand: BrandId, app: App) -> dict[str, Any]:
     """A group complaint: many consumers against one merchant, its members and count."""
     group = await asyncio.to_thread(app.group, brand, group_id)
-    return app.group_view(group)
+    return group_view(group, app.index.members(group.brand_id, str(group.id)))
 
 
 @router.get("/complaints/{complaint_id}/history", responses=error_responses(401, 404))
@@ -227,7 +222,7 @@ class SourceAction(BaseModel):
 async def get_source(subject_ref: UUID, app: App, claims: Viewer) -> dict[str, Any]:
     """A contact source: its contacts, nuisance flag, block and refused contacts."""
     file = await asyncio.to_thread(app.source, str(subject_ref), claims)
-    return app.source_view(file)
+    return source_view(file)
 
 
 @router.post(
@@ -239,10 +234,8 @@ async def get_source(subject_ref: UUID, app: App, claims: Viewer) -> dict[str, A
 async def post_source_block(
     subject_ref: UUID, action: SourceAction, app: App, claims: Supervisor
 ) -> dict[str, Any]:
-    file = await asyncio.to_thread(
-        app.block_source, str(subject_ref), claims, action.reason, datetime.now(UTC)
-    )
-    return app.source_view(file)
+    command = BlockSource(str(subject_ref), claims, action.reason, datetime.now(UTC))
+    return source_view(await asyncio.to_thread(app.block_source, command))
 
 
 @router.post(
@@ -254,10 +247,8 @@ async def post_source_block(
 async def post_source_nuisance(
     subject_ref: UUID, action: SourceAction, app: App, claims: Supervisor
 ) -> dict[str, Any]:
-    file = await asyncio.to_thread(
-        app.flag_source, str(subject_ref), claims, action.reason, datetime.now(UTC)
-    )
-    return app.source_view(file)
+    command = FlagSource(str(subject_ref), claims, action.reason, datetime.now(UTC))
+    return source_view(await asyncio.to_thread(app.flag_source, command))
 
 
 # --- regulators (消协 / 12315), HMAC-signed -----------------------------------------------
@@ -311,9 +302,10 @@ async def post_transfer(
     UTF-8). Timestamps more than 5 minutes off, and any nonce used before, are refused (401).
     The same transfer number again returns the first complaint (200), never a second one.
     """
-    status, body = await asyncio.to_thread(
-        app.receive_transfer, regulator, transfer, current_trace_id(), datetime.now(UTC)
+    command = to_receive_transfer(
+        transfer, regulator.regulator_id, current_trace_id(), datetime.now(UTC)
     )
+    status, body = await asyncio.to_thread(app.receive_transfer, command)
     response.status_code = status
     return body
 
@@ -330,7 +322,7 @@ async def get_transfer(
 ) -> dict[str, Any]:
     """The transferred complaint's status; `outcome` stays null until it is reported back."""
     complaint = await asyncio.to_thread(app.transfer, regulator, transfer_number)
-    return app.transfer_view(complaint)
+    return transfer_view(complaint)
 
 
 # --- admin ------------------------------------------------------------------------------
@@ -347,8 +339,8 @@ class NewBrand(BaseModel):
 @admin.post("/brands", status_code=201, responses=error_responses(401, 403, 409, 422))
 async def post_brand(new: NewBrand, app: App, _: Admin) -> dict[str, Any]:
     """Register a brand and issue its first API key (shown once)."""
-    await asyncio.to_thread(app.register_brand, new.brand_id, new.name)
-    key = await asyncio.to_thread(app.issue_api_key, new.brand_id, datetime.now(UTC))
+    await asyncio.to_thread(app.register_brand, RegisterBrand(new.brand_id, new.name))
+    key = await asyncio.to_thread(app.issue_api_key, IssueApiKey(new.brand_id, datetime.now(UTC)))
     return {"brand_id": new.brand_id, "name": new.name, "api_key": key}
 
 
@@ -363,7 +355,7 @@ async def get_brands(app: App, _: Admin) -> list[dict[str, Any]]:
 @admin.post("/brands/{brand}/keys", status_code=201, responses=error_responses(401, 403, 404))
 async def post_brand_key(brand: str, app: App, _: Admin) -> dict[str, Any]:
     """Issue another key (rotation: issue, switch the portal over, revoke the old one)."""
-    key = await asyncio.to_thread(app.issue_api_key, brand, datetime.now(UTC))
+    key = await asyncio.to_thread(app.issue_api_key, IssueApiKey(brand, datetime.now(UTC)))
     return {"brand_id": brand, "api_key": key}
 
 
@@ -371,7 +363,8 @@ async def post_brand_key(brand: str, app: App, _: Admin) -> dict[str, Any]:
     "/brands/{brand}/keys/{key_id}", status_code=204, responses=error_responses(401, 403, 404)
 )
 async def delete_brand_key(brand: str, key_id: str, app: App, _: Admin) -> Response:
-    await asyncio.to_thread(app.revoke_api_key, brand, key_id, "revoked by admin")
+    command = RevokeApiKey(brand, key_id, "revoked by admin")
+    await asyncio.to_thread(app.revoke_api_key, command)
     return Response(status_code=204)
 
 
@@ -381,5 +374,6 @@ async def post_regulator(new: NewRegulator, app: App, _: Admin) -> dict[str, Any
 
     It is stored encrypted (HMAC verification needs the secret itself), never logged.
     """
-    secret = await asyncio.to_thread(app.register_regulator, new, datetime.now(UTC))
+    command = to_register_regulator(new, datetime.now(UTC))
+    secret = await asyncio.to_thread(app.register_regulator, command)
     return {**new.model_dump(), "secret": secret}

@@ -1,4 +1,4 @@
-"""Intake's aggregates: brands and their keys, complaints as received and followed, idempotency.
+"""Intake's aggregates: brands and their keys, complaints as received and followed, indexes.
 
 Pure: ids, times and ciphertexts come in as arguments; nothing here reads a clock or
 does I/O.
@@ -11,6 +11,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from services.intake.errors import ComplaintClosedForActions, OfferNotOpen, SourceAlreadyBlocked
 from shared.store import EventMeta
 
 # What each upstream event means for the complaint's status, as brands see it.
@@ -55,22 +56,6 @@ def next_status(current: str, event_type: str) -> str:
     if current not in STATUS_ORDER or proposed not in STATUS_ORDER:
         return proposed
     return max(current, proposed, key=STATUS_ORDER.index)
-
-
-class IntakeError(Exception):
-    """A command intake's rules refuse."""
-
-
-class OfferNotOpen(IntakeError):
-    """The consumer acted on an offer that does not stand (any more)."""
-
-
-class ComplaintClosedForActions(IntakeError):
-    """The complaint no longer takes consumer actions (withdrawn or closed)."""
-
-
-class SourceAlreadyBlocked(IntakeError):
-    """Operations asked to block a source that is blocked already."""
 
 
 class Brand(Aggregate):
@@ -269,17 +254,29 @@ class Complaint(Aggregate):
     ) -> None:
         """Step 8: the consumer's answer to the offer that stands; refused with why if none."""
         if self.status in ("withdrawn", "closed"):
-            raise ComplaintClosedForActions(f"the complaint is {self.status}")
+            raise ComplaintClosedForActions(
+                f"the complaint is {self.status}", offer_status=self.offer_status
+            )
         if self.offer is None:
-            raise OfferNotOpen("no offer has been made on this complaint yet")
+            raise OfferNotOpen(
+                "no offer has been made on this complaint yet", offer_status=self.offer_status
+            )
         if self.offer["offer_id"] != offer_id:
-            raise OfferNotOpen(f"offer {offer_id} is not the offer that stands")
+            raise OfferNotOpen(
+                f"offer {offer_id} is not the offer that stands", offer_status=self.offer_status
+            )
         if self.offer_status != "open":
-            raise OfferNotOpen(f"offer {offer_id} is no longer open: it is {self.offer_status}")
+            raise OfferNotOpen(
+                f"offer {offer_id} is no longer open: it is {self.offer_status}",
+                offer_status=self.offer_status,
+            )
         if action == "accept":
             known = {o["option_id"] for o in self.offer["options"]}
             if option_id not in known:
-                raise OfferNotOpen(f"option {option_id} is not part of offer {offer_id}")
+                raise OfferNotOpen(
+                    f"option {option_id} is not part of offer {offer_id}",
+                    offer_status=self.offer_status,
+                )
         self._act(
             meta=meta,
             action=action,
@@ -300,34 +297,6 @@ class Complaint(Aggregate):
         if self.status in ("withdrawn", "closed"):
             raise ComplaintClosedForActions(f"the complaint is already {self.status}")
         self._withdraw(meta=meta, reason=reason)
-
-
-class IdempotencyRecord(Aggregate):
-    """The first response to a creating POST with an `Idempotency-Key`, kept for retries."""
-
-    TOPIC = "intake.IdempotencyRecord"
-
-    class Event(Aggregate.Event):
-        TOPIC = "intake.IdempotencyRecord.Event"
-
-    class Created(Event, Aggregate.Created):
-        TOPIC = "intake.IdempotencyRecord.Created"
-
-    @event("IdempotentRequestRecorded", topic="intake.IdempotencyRecord.IdempotentRequestRecorded")
-    def __init__(
-        self,
-        id: UUID,
-        scope: str,
-        key: str,
-        body_hash: str,
-        status_code: int,
-        response: dict[str, Any],
-    ) -> None:
-        self.scope = scope
-        self.key = key
-        self.body_hash = body_hash
-        self.status_code = status_code
-        self.response = response
 
 
 class ConsumerFile(Aggregate):

@@ -6,8 +6,8 @@ from fastapi import FastAPI
 
 from services.intake.api import admin, router
 from services.intake.application import IntakeApplication
-from services.intake.webhooks import deliver_webhooks
-from services.intake.webhooks import router as webhooks
+from services.intake.webhooks.api import router as webhooks
+from services.intake.webhooks.worker import deliver_webhooks
 from shared.service import ServiceSpec, create_app
 from shared.settings import Settings
 

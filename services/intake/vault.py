@@ -1,8 +1,8 @@
-"""The PII key store: one wrapped key per data subject, deletable for erasure (PIPL).
+"""The PII vault: consumers' details sealed per data subject, their keys kept apart (PIPL).
 
-Ciphertexts live in the append-only event log; the keys that open them live here,
-outside it, so destroying a subject's key makes their PII unreadable everywhere
-without rewriting history (crypto-shredding).
+Ciphertexts live in the append-only event log (`DataSubject`); the keys that open them
+live in a key store outside it, so destroying a subject's key makes their PII
+unreadable everywhere without rewriting history (crypto-shredding).
 """
 
 from __future__ import annotations
@@ -11,6 +11,13 @@ import sqlite3
 import threading
 from pathlib import Path
 from typing import Protocol
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from services.intake.commands import Consumer
+from shared.security import PiiCipher, blind_index
+from shared.store import derive_id
 
 
 class KeyStore(Protocol):
@@ -120,3 +127,70 @@ def key_store_for(env: dict[str, str]) -> KeyStore:
         return PostgresKeyStore(env)
     events_db = Path(env["SQLITE_DBNAME"])
     return SqliteKeyStore(events_db.with_name(events_db.stem + "-keys.db"))
+
+
+class DataSubject(Aggregate):
+    """A consumer's PII, each field encrypted under that consumer's own key."""
+
+    TOPIC = "intake.DataSubject"
+
+    class Event(Aggregate.Event):
+        TOPIC = "intake.DataSubject.Event"
+
+    class Created(Event, Aggregate.Created):
+        TOPIC = "intake.DataSubject.Created"
+
+    @event("SubjectRegistered", topic="intake.DataSubject.SubjectRegistered")
+    def __init__(
+        self, id: UUID, brand_id: str, fields: dict[str, str], indexes: dict[str, str]
+    ) -> None:
+        self.brand_id = brand_id
+        self.fields = fields
+        self.indexes = indexes
+
+    @event("SubjectDetailsAdded", topic="intake.DataSubject.SubjectDetailsAdded")
+    def add_details(self, fields: dict[str, str]) -> None:
+        self.fields.update(fields)
+
+
+class Vault:
+    """Finds a consumer by a blind index of their phone and seals their details."""
+
+    def __init__(self, cipher: PiiCipher, index_key: bytes, keys: KeyStore) -> None:
+        self.cipher = cipher
+        self.index_key = index_key
+        self.keys = keys
+
+    def subject_id(self, brand_id: str, phone: str) -> UUID:
+        """The consumer's subject id with a brand: no phone number in it, only its index."""
+        return derive_id("subject", brand_id, self._phone_index(phone))
+
+    def seal(self, brand_id: str, consumer: Consumer, known: DataSubject | None) -> DataSubject:
+        """The consumer's vault entry with these details sealed: `known`, or a new one."""
+        subject_id = self.subject_id(brand_id, consumer.phone)
+        fields = {"name": consumer.name, "phone": consumer.phone}
+        if consumer.address:
+            fields["address"] = consumer.address
+        if consumer.id_number:
+            fields["id_number"] = consumer.id_number
+        key = self._subject_key(str(subject_id))
+        sealed = {
+            name: self.cipher.encrypt_field(key, value, f"{subject_id}:{name}")
+            for name, value in fields.items()
+        }
+        if known is None:
+            indexes = {"phone": self._phone_index(consumer.phone)}
+            return DataSubject(id=subject_id, brand_id=brand_id, fields=sealed, indexes=indexes)
+        known.add_details(fields=sealed)
+        return known
+
+    def _phone_index(self, phone: str) -> str:
+        return blind_index(self.index_key, "phone", phone)
+
+    def _subject_key(self, subject_id: str) -> bytes:
+        wrapped = self.keys.get(subject_id)
+        if wrapped is None:
+            self.keys.put(subject_id, self.cipher.wrap_key(self.cipher.new_subject_key()))
+            wrapped = self.keys.get(subject_id)
+            assert wrapped is not None
+        return self.cipher.unwrap_key(wrapped)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from services.intake.application import IntakeApplication, NewComplaint, Request
+from services.intake.application import IntakeApplication
+from services.intake.commands import RegisterBrand
+from services.intake.schemas import NewComplaint, to_receive_complaint
 from shared.bus import Bus
 from shared.outbox import OutboxRelay
 from shared.service import open_application
@@ -18,13 +21,14 @@ from tests.platform import SPECS, complaint_body
 def _append_complaints(app: IntakeApplication, count: int) -> list[str]:
     ids = []
     for n in range(count):
-        request = Request("acme", "ab" * 16, f"key-{n}", f"body-{n}".encode())
         # Unrelated complaints: the same consumer about the same fridge would be a duplicate,
         # and three consumers against one shop a group complaint.
         body_in = complaint_body(
             consumer={"name": "顾客", "phone": f"139{n:08d}"}, order={"merchant": f"门店{n}"}
         )
-        _, body = app.receive_complaint(request, NewComplaint.model_validate(body_in))
+        new = NewComplaint.model_validate(body_in)
+        command = to_receive_complaint(new, "acme", "ab" * 16, datetime.now(UTC), f"key-{n}")
+        _, body = app.receive_complaint(command)
         ids.append(body["complaint_id"])
     return ids
 
@@ -94,7 +98,7 @@ async def test_internal_events_are_not_published(
 ) -> None:
     app = open_application(SPECS["intake"], settings)
     assert isinstance(app, IntakeApplication)
-    app.register_brand("acme", "Acme")  # brand registration is internal to intake
+    app.register_brand(RegisterBrand("acme", "Acme"))  # brand registration is internal to intake
     _append_complaints(app, 1)
     relay = OutboxRelay(app, bus)
     await relay.resume()

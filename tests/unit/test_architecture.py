@@ -1,8 +1,10 @@
 """Architecture rules checked over the source with `ast` (STYLE.md "What that means here").
 
 Services talk only through contract events, never by importing each other; shared/ is
-below the services; domain.py and policies.py are pure: no I/O, no clock, no uuid4()
-(STYLE.md rule 2: this is what makes replay exact).
+below the services; domain and policy modules are pure: no I/O, no clock, no uuid4()
+(STYLE.md rule 2: this is what makes replay exact); modules form no import cycles and
+files stay small (rule 13); only the HTTP edge (api, deps, main) knows the web framework
+(rule 12: use cases raise domain errors, mapped to problem+json in one place).
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ SERVICES = sorted(p.parent.name for p in (ROOT / "services").glob("*/__init__.py
 PURE_MODULES = sorted(
     p
     for name in SERVICES
-    for p in (ROOT / "services" / name).glob("*.py")
-    if p.name in ("domain.py", "policies.py")
+    for p in (ROOT / "services" / name).rglob("*.py")
+    if p.name in ("domain.py", "policies.py", "policy.py")
 )
+MAX_LINES = 600
+# The HTTP edge: the only modules of a service that may import the web framework.
+HTTP_EDGE = frozenset({"api.py", "deps.py", "main.py"})
 # Modules that do I/O or read a clock or randomness: a pure module imports none of them.
 IMPURE_MODULES = frozenset(
     {
@@ -111,9 +116,120 @@ def top(module: str, depth: int = 1) -> str:
     return ".".join(module.split(".")[:depth])
 
 
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(paths: list[Path]) -> dict[str, set[str]]:
+    """Module -> the modules of `paths` it imports (anywhere in it, even inside functions).
+
+    `from a.b import c` imports `a.b.c` when that is a module, else `a.b` (the package's
+    `__init__`); each import counts as the longest module name it starts with.
+    """
+    known = {module_name(path) for path in paths}
+    graph: dict[str, set[str]] = {}
+    for path in paths:
+        source = module_name(path)
+        targets: set[str] = set()
+        for _, imported in imports(path):
+            parts = imported.split(".")
+            prefixes = [".".join(parts[:n]) for n in range(len(parts), 0, -1)]
+            targets.update(next(([p] for p in prefixes if p in known), []))
+        graph[source] = targets - {source}
+    return graph
+
+
+def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One import cycle per strongly connected group of modules, as `[a, b, ..., a]`."""
+    cycles: list[list[str]] = []
+    done: set[str] = set()
+    for start in sorted(graph):
+        if start not in done:
+            cycle = _cycle_from(start, graph, [], done)
+            if cycle:
+                cycles.append(cycle)
+                done.update(cycle)
+    return cycles
+
+
+def _cycle_from(
+    module: str, graph: dict[str, set[str]], path: list[str], done: set[str]
+) -> list[str] | None:
+    """Depth first from `module` along `path`: the first cycle met, or None (all done)."""
+    path.append(module)
+    for target in sorted(graph.get(module, ())):
+        if target in path:
+            return [*path[path.index(target) :], target]
+        if target not in done:
+            found = _cycle_from(target, graph, path, done)
+            if found:
+                return found
+    path.pop()
+    done.add(module)
+    return None
+
+
 def test_the_rules_see_every_service_and_their_pure_modules() -> None:
     assert {"intake", "routing", "compensation", "followup"} <= set(SERVICES)
-    assert {p.parent.name for p in PURE_MODULES} == set(SERVICES)
+    assert {p.parent.name for p in PURE_MODULES} >= set(SERVICES)
+    assert ROOT / "services" / "intake" / "webhooks" / "domain.py" in PURE_MODULES
+
+
+def test_shared_and_services_form_no_import_cycle() -> None:
+    paths = python_files(ROOT / "shared") + python_files(ROOT / "services")
+    graph = import_graph(paths)
+    assert "services.intake.webhooks.api" in graph  # the graph sees subpackages
+    cycles = [" -> ".join(cycle) for cycle in find_cycles(graph)]
+    assert cycles == [], "modules form no import cycle:\n" + "\n".join(cycles)
+
+
+def test_the_cycle_check_names_a_cycle_it_is_shown() -> None:
+    graph = {
+        "services.intake.api": {"services.intake.application"},
+        "services.intake.application": {"services.intake.webhooks"},
+        "services.intake.webhooks": {"services.intake.api", "shared.store"},
+        "shared.store": set(),
+        "shared.bus": {"shared.store"},
+    }
+    assert find_cycles(graph) == [
+        [
+            "services.intake.api",
+            "services.intake.application",
+            "services.intake.webhooks",
+            "services.intake.api",
+        ]
+    ]
+    del graph["services.intake.webhooks"]
+    assert find_cycles(graph) == []
+
+
+def test_a_function_level_import_counts_as_an_import() -> None:
+    as_if = ROOT / "services" / "intake" / "application.py"  # source given as text
+    source = "def f():\n    from services.intake.webhooks.service import WebhookUseCases\n"
+    found = {module for _, module in imports(as_if, source)}
+    assert "services.intake.webhooks.service" in found
+
+
+@pytest.mark.parametrize(
+    "path", python_files(ROOT / "shared") + python_files(ROOT / "services"), ids=relative
+)
+def test_every_module_is_a_room_of_at_most_600_lines(path: Path) -> None:
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert lines <= MAX_LINES, f"{relative(path)} has {lines} lines: split it by capability"
+
+
+def test_only_the_http_edge_imports_the_web_framework() -> None:
+    violations = [
+        f"{relative(path)}:{line} imports {module}"
+        for path in python_files(ROOT / "services")
+        if path.name not in HTTP_EDGE
+        for line, module in imports(path)
+        if top(module) in ("fastapi", "starlette")
+    ]
+    assert violations == [], "use cases raise domain errors, never HTTP ones:\n" + "\n".join(
+        violations
+    )
 
 
 @pytest.mark.parametrize("service", SERVICES)

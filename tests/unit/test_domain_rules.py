@@ -15,13 +15,8 @@ from uuid import UUID
 import pytest
 
 from services.compensation.domain import CompensationCase, OfferNotStanding
-from services.intake.domain import (
-    STATUS_AFTER,
-    Complaint,
-    ComplaintClosedForActions,
-    IntakeError,
-    OfferNotOpen,
-)
+from services.intake.domain import STATUS_AFTER, Complaint
+from services.intake.errors import ComplaintClosedForActions, IntakeError, OfferNotOpen
 from shared.contracts import make_contract
 from shared.store import EventMeta
 

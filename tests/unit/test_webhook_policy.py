@@ -7,7 +7,9 @@ from uuid import uuid4
 
 import pytest
 
-from services.intake.webhooks import BackoffPolicy, DeliveryConcluded, WebhookDelivery
+from services.intake.errors import DeliveryConcluded
+from services.intake.webhooks.domain import WebhookDelivery
+from services.intake.webhooks.policy import BackoffPolicy
 from shared.store import EventMeta
 
 START = datetime(2026, 7, 1, 8, 0, tzinfo=UTC)

@@ -1,0 +1,190 @@
+"""What intake is asked to do: one small dataclass per command, as entrypoints build them.
+
+Routers turn HTTP bodies and headers into these; the service layer takes nothing else.
+Times and ids a command carries were given at the edge (the receive time, the caller).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from shared.security import OpsClaims
+
+# --- complaints -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """Who complains: all of it is PII, sealed in the vault, never in an event."""
+
+    name: str
+    phone: str
+    address: str | None = None
+    id_number: str | None = None
+
+
+@dataclass(frozen=True)
+class ComplaintFacts:
+    """What a consumer complains about, however it reached us (JSON-ready)."""
+
+    consumer: Consumer
+    product: dict[str, Any]
+    order: dict[str, Any]
+    description: str
+    demands: list[dict[str, Any]]
+    attachments: list[str] = field(default_factory=list)
+    media_exposure: bool = False
+    injury: bool = False
+
+
+@dataclass(frozen=True)
+class ReceiveComplaint:
+    """A brand portal submits a complaint (受理), perhaps retried under an Idempotency-Key."""
+
+    brand_id: str
+    trace_id: str
+    channel: str
+    facts: ComplaintFacts
+    received_at: datetime
+    idempotency_key: str | None = None
+    body_hash: str = ""
+
+
+@dataclass(frozen=True)
+class ActOnOffer:
+    """The consumer accepts, rejects or counters the offer that stands."""
+
+    brand_id: str
+    complaint_id: UUID
+    action: Literal["accept", "reject", "counter"]
+    offer_id: str
+    option_id: str | None = None
+    reason: str | None = None
+    counter_kind: str | None = None
+    counter_amount_fen: int | None = None
+
+
+@dataclass(frozen=True)
+class WithdrawComplaint:
+    """The consumer withdraws the complaint."""
+
+    brand_id: str
+    complaint_id: UUID
+    reason: str
+
+
+@dataclass(frozen=True)
+class ConfirmDetails:
+    """The record was read back to the consumer, who confirmed it (with any corrections)."""
+
+    brand_id: str
+    complaint_id: UUID
+    confirmed_via: str
+    corrections: dict[str, str] = field(default_factory=dict)
+
+
+# --- contact sources --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BlockSource:
+    """Ops block a harassing source: its further contacts are refused and counted."""
+
+    subject_ref: str
+    ops: OpsClaims
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class FlagSource:
+    """Ops flag a source as nuisance: its further complaints go to the nuisance queue."""
+
+    subject_ref: str
+    ops: OpsClaims
+    reason: str
+    at: datetime
+
+
+# --- brands and keys --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegisterBrand:
+    brand_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class IssueApiKey:
+    brand_id: str
+    issued_at: datetime
+
+
+@dataclass(frozen=True)
+class RevokeApiKey:
+    brand_id: str
+    key_id: str
+    reason: str
+
+
+# --- regulators -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegisterRegulator:
+    """A regulator integration: the consumer association (消协) or the 12315 platform."""
+
+    regulator_id: str
+    name: str
+    kind: str
+    registered_at: datetime
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """A regulator's request as signed: the headers and what the signature covers."""
+
+    regulator_id: str
+    timestamp: str
+    nonce: str
+    signature: str
+    method: str
+    path: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class ReceiveTransfer:
+    """A complaint a regulator transfers to a brand (转办), with the deadline it sets."""
+
+    regulator_id: str
+    transfer_number: str
+    deadline_working_days: int
+    brand_id: str
+    facts: ComplaintFacts
+    trace_id: str
+    received_at: datetime
+
+
+# --- webhooks ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SubscribeWebhook:
+    """A brand registers an endpoint for some contract event types."""
+
+    brand_id: str
+    url: str
+    event_types: list[str]
+
+
+@dataclass(frozen=True)
+class UnsubscribeWebhook:
+    """A brand removes one of its webhooks."""
+
+    brand_id: str
+    subscription_id: UUID

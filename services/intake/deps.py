@@ -1,0 +1,53 @@
+"""What intake's routers depend on: the application, the calling brand, ops roles.
+
+`Annotated` aliases, so a router names what it needs and FastAPI supplies it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import Depends, Header
+from fastapi.security import APIKeyHeader
+
+from services.intake.application import IntakeApplication
+from shared.auth import require_role
+from shared.errors import Unauthorized
+from shared.security import OpsClaims
+from shared.service import application_of
+
+api_key_header = APIKeyHeader(name="X-Api-Key", auto_error=False, description="The brand's API key")
+
+
+App = Annotated[IntakeApplication, Depends(application_of(IntakeApplication))]
+
+
+async def brand_id(app: App, api_key: Annotated[str | None, Depends(api_key_header)]) -> str:
+    """The brand the caller's API key acts for."""
+    if not api_key:
+        raise Unauthorized("an X-Api-Key header is required")
+    return await asyncio.to_thread(app.authenticate, api_key)
+
+
+BrandId = Annotated[str, Depends(brand_id)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="Retries with the same key and body return the first response.",
+    ),
+]
+
+
+async def consumer_caller(brand: BrandId, idempotency_key: IdempotencyKey = None) -> str:
+    """The brand acting for a consumer; an Idempotency-Key is accepted (and validated) on
+    these routes as before, but only creating POSTs replay a recorded response."""
+    return brand
+
+
+ConsumerCaller = Annotated[str, Depends(consumer_caller)]
+Admin = Annotated[OpsClaims, Depends(require_role("admin"))]
+Supervisor = Annotated[OpsClaims, Depends(require_role("supervisor"))]
+Viewer = Annotated[OpsClaims, Depends(require_role("viewer"))]

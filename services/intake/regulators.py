@@ -1,0 +1,194 @@
+"""Regulators (消协 / 12315): registration, signed requests with single-use nonces, transfers.
+
+A transfer (转办) is admitted like a complaint, under an id derived from the regulator's
+own number, so the same number twice is one complaint.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from datetime import datetime
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+
+from services.intake.admission import Admission, Outcome
+from services.intake.base import Arrival
+from services.intake.commands import ReceiveTransfer, RegisterRegulator, SignedRequest
+from services.intake.domain import Complaint, Regulator, RegulatorNonce
+from services.intake.errors import (
+    AlreadyRegistered,
+    RegulatorRefused,
+    TransferNotFound,
+    TransferToUnknownBrand,
+)
+from services.intake.views import transfer_view
+from shared.calendar import deadline_after
+from shared.security import SignatureError, SignatureFailure, parse_timestamp_header, verify_request
+from shared.store import derive_id
+
+SIGNATURE_DETAILS: dict[SignatureFailure, str] = {
+    "bad signature": "bad signature: the HMAC-SHA256 over method, path, timestamp, nonce "
+    "and body hash does not match",
+    "stale timestamp": "stale timestamp: more than 5 minutes from the server's clock",
+    "malformed": "malformed signature headers: the timestamp must be unix seconds, the nonce "
+    "8-128 URL-safe characters and the signature 64 lowercase hex digits",
+}
+
+
+class Regulators(Admission):
+    """Regulator integrations and the complaints they transfer."""
+
+    def register_regulator(self, command: RegisterRegulator) -> str:
+        """Register a regulator integration; returns its signing secret, shown once.
+
+        HMAC verification needs the secret itself, so it is stored encrypted (under a
+        key of its own, wrapped by the master key), not hashed.
+        """
+        secret = secrets.token_urlsafe(32)
+
+        def run() -> None:
+            aggregate_id = derive_id("regulator", command.regulator_id)
+            if self.get_or_none(aggregate_id) is not None:
+                raise AlreadyRegistered(f"regulator {command.regulator_id} is already registered")
+            key = self.cipher.new_subject_key()
+            aad = _secret_aad(command.regulator_id)
+            regulator = Regulator(
+                id=aggregate_id,
+                regulator_id=command.regulator_id,
+                name=command.name,
+                kind=command.kind,
+                wrapped_key=base64.b64encode(self.cipher.wrap_key(key)).decode(),
+                sealed_secret=self.cipher.encrypt_field(key, secret, aad),
+                registered_at=command.registered_at.isoformat(),
+            )
+            self.save(regulator)
+
+        self.run_command(run)
+        return secret
+
+    def authenticate_regulator(self, signed: SignedRequest, now: datetime) -> Regulator:
+        """Verify a signed regulator request and record its nonce before anything acts on it."""
+        regulator: Regulator | None = self.get_or_none(derive_id("regulator", signed.regulator_id))
+        if not isinstance(regulator, Regulator):
+            raise RegulatorRefused(f"unknown regulator {signed.regulator_id!r}: not registered")
+        try:
+            timestamp = parse_timestamp_header(signed.timestamp)
+            verify_request(
+                self._regulator_secret(regulator),
+                signed.method,
+                signed.path,
+                timestamp,
+                signed.nonce,
+                signed.body,
+                signed.signature,
+                now=int(now.timestamp()),
+            )
+        except SignatureError as error:
+            raise RegulatorRefused(SIGNATURE_DETAILS[error.reason]) from error
+        self._record_nonce(regulator, signed, timestamp, now)
+        return regulator
+
+    def _regulator_secret(self, regulator: Regulator) -> bytes:
+        key = self.cipher.unwrap_key(base64.b64decode(regulator.wrapped_key))
+        aad = _secret_aad(regulator.regulator_id)
+        return self.cipher.decrypt_field(key, regulator.sealed_secret, aad).encode()
+
+    def _record_nonce(
+        self, regulator: Regulator, signed: SignedRequest, timestamp: int, now: datetime
+    ) -> None:
+        """One aggregate per (regulator, nonce): a replay finds it, or conflicts saving it."""
+        nonce_id = derive_id("regulator-nonce", regulator.regulator_id, signed.nonce)
+        used = RegulatorRefused("nonce already used: every signed request needs a fresh nonce")
+        with self.write_lock:
+            if self.get_or_none(nonce_id) is not None:
+                raise used
+            record = RegulatorNonce(
+                id=nonce_id,
+                regulator_id=regulator.regulator_id,
+                nonce=signed.nonce,
+                method=signed.method,
+                path=signed.path,
+                timestamp=timestamp,
+                body_sha256=hashlib.sha256(signed.body).hexdigest(),
+                received_at=now.isoformat(),
+            )
+            try:
+                self.save(record)
+            except IntegrityError as error:
+                raise used from error
+
+    def receive_transfer(self, command: ReceiveTransfer) -> Outcome:
+        """Record a regulator's transfer (转办) as a complaint; the same number twice is one.
+
+        Transfers are not screened as duplicates or nuisance: the regulator set a deadline
+        and expects an outcome for this number. They do join merchant groups.
+        """
+        complaint_id = derive_id(
+            "regulator-transfer", command.regulator_id, command.transfer_number
+        )
+
+        def run() -> Outcome:
+            existing = self.get_or_none(complaint_id)
+            if isinstance(existing, Complaint):
+                return 200, transfer_view(existing)
+            if self.get_or_none(derive_id("brand", command.brand_id)) is None:
+                raise TransferToUnknownBrand(
+                    f"brand_id: brand {command.brand_id!r} is not registered",
+                    errors=[
+                        {
+                            "loc": ["body", "brand_id"],
+                            "msg": "brand is not registered",
+                            "type": "unknown_brand",
+                        }
+                    ],
+                )
+            regulator: Regulator = self.repository.get(derive_id("regulator", command.regulator_id))
+            complaint, aggregates = self._admit_transfer(command, regulator, complaint_id)
+            self.save(*aggregates)
+            return 201, transfer_view(complaint)
+
+        return self.run_command(run)
+
+    def _admit_transfer(
+        self, command: ReceiveTransfer, regulator: Regulator, complaint_id: UUID
+    ) -> tuple[Complaint, list[Aggregate]]:
+        """The transfer's case with its deadline (China working days) and vault entry."""
+        deadline = deadline_after(command.received_at, command.deadline_working_days)
+        subject = self._subject_for(command.brand_id, command.facts.consumer)
+        file = self._consumer_file(command.brand_id, subject.id)
+        arrival = Arrival(
+            command.brand_id,
+            command.trace_id,
+            complaint_id,
+            str(subject.id),
+            "regulator",
+            command.facts,
+            command.received_at,
+        )
+        received = {
+            "regulator_id": regulator.regulator_id,
+            "regulator_name": regulator.name,
+            "transfer_number": command.transfer_number,
+            "deadline_working_days": command.deadline_working_days,
+            "deadline_at": deadline.isoformat(),
+        }
+        complaint, aggregates = self._open_case(arrival, file, None, received)
+        return complaint, [subject, complaint, *aggregates]
+
+    def transfer(self, regulator: Regulator, transfer_number: str) -> Complaint:
+        """The complaint a regulator's transfer became; another regulator's is not found."""
+        complaint_id = derive_id("regulator-transfer", regulator.regulator_id, transfer_number)
+        complaint: Complaint | None = self.get_or_none(complaint_id)
+        if not isinstance(complaint, Complaint):
+            raise TransferNotFound(
+                f"transfer {transfer_number} not found for {regulator.regulator_id}"
+            )
+        return complaint
+
+
+def _secret_aad(regulator_id: str) -> str:
+    return f"regulator:{regulator_id}:secret"

@@ -1,0 +1,211 @@
+"""The HTTP bodies intake accepts, validated, and the command each becomes.
+
+Request models belong to the API; the service layer never sees them, only the
+commands (commands.py) that `to_*` functions build from them.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+import phonenumbers
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from services.intake.commands import (
+    ActOnOffer,
+    ComplaintFacts,
+    ConfirmDetails,
+    Consumer,
+    ReceiveComplaint,
+    ReceiveTransfer,
+    RegisterRegulator,
+)
+from shared.contracts.intake import Channel, DemandKind
+
+
+class ConsumerIn(BaseModel):
+    """The consumer: all of it is PII, encrypted at rest, never logged."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100)
+    phone: str = Field(description="Mainland or international number; validated.")
+    address: str | None = Field(default=None, max_length=300)
+    id_number: str | None = Field(default=None, max_length=30)
+
+    @field_validator("phone")
+    @classmethod
+    def _valid_phone(cls, value: str) -> str:
+        try:
+            number = phonenumbers.parse(value, "CN")
+        except phonenumbers.NumberParseException as error:
+            raise ValueError(f"not a phone number: {error}") from None
+        if not phonenumbers.is_valid_number(number):
+            raise ValueError("not a valid phone number")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+class ProductIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    category: str = Field(min_length=1, max_length=100)
+    model: str | None = Field(default=None, max_length=100)
+    serial: str | None = Field(default=None, max_length=100)
+
+
+class OrderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    purchase_date: date | None = None
+    price_fen: int | None = Field(default=None, ge=0, le=10**12, description="Integer fen.")
+    merchant: str | None = Field(default=None, max_length=200)
+    order_ref: str | None = Field(default=None, max_length=100)
+
+
+class DemandIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: DemandKind
+    amount_fen: int | None = Field(default=None, ge=0, le=10**12)
+
+
+class ComplaintDetails(BaseModel):
+    """What a consumer complains about, however it reached us."""
+
+    model_config = ConfigDict(extra="forbid")
+    consumer: ConsumerIn
+    product: ProductIn
+    order: OrderIn = OrderIn()
+    description: str = Field(min_length=1, max_length=20_000, description="What happened.")
+    demands: list[DemandIn] = Field(min_length=1, max_length=10)
+    attachments: list[str] = Field(
+        default=[], max_length=50, description="References to attachments, not their bytes."
+    )
+    media_exposure: bool = False
+    injury: bool = False
+
+
+class NewComplaint(ComplaintDetails):
+    """A complaint as a brand portal submits it."""
+
+    channel: Channel
+
+
+class ConsumerAction(BaseModel):
+    """The consumer's answer to the offer that stands."""
+
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["accept", "reject", "counter"]
+    offer_id: str
+    option_id: str | None = None
+    reason: str | None = Field(default=None, max_length=2000)
+    counter_kind: str | None = Field(default=None, max_length=50)
+    counter_amount_fen: int | None = Field(default=None, ge=0, le=10**12)
+
+
+# Fields a read-back may correct; the consumer's own details are PII and go to the vault.
+CorrectableField = Literal[
+    "product.category",
+    "product.model",
+    "product.serial",
+    "order.purchase_date",
+    "order.price_fen",
+    "order.merchant",
+    "order.order_ref",
+    "description",
+    "demands",
+]
+
+
+class Confirmation(BaseModel):
+    """The record was read back to the consumer, who confirmed it (with any corrections)."""
+
+    model_config = ConfigDict(extra="forbid")
+    confirmed_via: Literal["phone", "sms", "email", "app", "web", "letter", "visit"]
+    corrections: dict[CorrectableField, Annotated[str, Field(max_length=2000)]] = Field(
+        default={}, description="What the consumer corrected, by field; no PII here."
+    )
+
+
+class NewRegulator(BaseModel):
+    """A regulator integration: the consumer association (消协) or the 12315 platform."""
+
+    model_config = ConfigDict(extra="forbid")
+    regulator_id: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9-]{1,40}$", description="Lowercase slug, e.g. `sh-xiaobaowei`."
+    )
+    name: str = Field(min_length=1, max_length=200, examples=["上海市消保委", "12315 上海"])
+    kind: Literal["consumer_association", "market_regulator"]
+
+
+class RegulatorTransfer(BaseModel):
+    """A complaint a regulator transfers to a brand (转办), with the deadline it sets."""
+
+    model_config = ConfigDict(extra="forbid")
+    transfer_number: str = Field(
+        pattern=r"^[\w.-]{1,64}$", description="The regulator's own number for the transfer."
+    )
+    deadline_working_days: int = Field(ge=1, le=60, description="China working days (调休 aware).")
+    brand_id: str = Field(min_length=1, max_length=42, description="The brand complained about.")
+    complaint: ComplaintDetails
+
+
+def facts_of(details: ComplaintDetails) -> ComplaintFacts:
+    """The complaint's facts as plain data (JSON-ready, as they will be recorded)."""
+    consumer = details.consumer
+    return ComplaintFacts(
+        consumer=Consumer(consumer.name, consumer.phone, consumer.address, consumer.id_number),
+        product=details.product.model_dump(mode="json"),
+        order=details.order.model_dump(mode="json"),
+        description=details.description,
+        demands=[d.model_dump(mode="json") for d in details.demands],
+        attachments=list(details.attachments),
+        media_exposure=details.media_exposure,
+        injury=details.injury,
+    )
+
+
+def to_receive_complaint(
+    new: NewComplaint,
+    brand_id: str,
+    trace_id: str,
+    received_at: datetime,
+    idempotency_key: str | None = None,
+    body_hash: str = "",
+) -> ReceiveComplaint:
+    return ReceiveComplaint(
+        brand_id=brand_id,
+        trace_id=trace_id,
+        channel=new.channel,
+        facts=facts_of(new),
+        received_at=received_at,
+        idempotency_key=idempotency_key,
+        body_hash=body_hash,
+    )
+
+
+def to_act_on_offer(action: ConsumerAction, brand_id: str, complaint_id: UUID) -> ActOnOffer:
+    return ActOnOffer(brand_id, complaint_id, **action.model_dump())
+
+
+def to_confirm_details(
+    confirmation: Confirmation, brand_id: str, complaint_id: UUID
+) -> ConfirmDetails:
+    corrections = {str(k): v for k, v in confirmation.corrections.items()}
+    return ConfirmDetails(brand_id, complaint_id, confirmation.confirmed_via, corrections)
+
+
+def to_register_regulator(new: NewRegulator, registered_at: datetime) -> RegisterRegulator:
+    return RegisterRegulator(new.regulator_id, new.name, new.kind, registered_at)
+
+
+def to_receive_transfer(
+    transfer: RegulatorTransfer, regulator_id: str, trace_id: str, received_at: datetime
+) -> ReceiveTransfer:
+    return ReceiveTransfer(
+        regulator_id=regulator_id,
+        transfer_number=transfer.transfer_number,
+        deadline_working_days=transfer.deadline_working_days,
+        brand_id=transfer.brand_id,
+        facts=facts_of(transfer.complaint),
+        trace_id=trace_id,
+        received_at=received_at,
+    )

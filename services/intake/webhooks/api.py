@@ -1,0 +1,124 @@
+"""The webhooks HTTP API: a brand registers, lists and deletes webhooks, and reads deliveries.
+
+Routers parse and delegate: bodies become commands for the webhook use cases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Annotated
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from services.intake.commands import SubscribeWebhook, UnsubscribeWebhook
+from services.intake.deps import App, BrandId
+from services.intake.webhooks.delivery_log import DeliveryStatus, DeliveryView, delivery_log
+from services.intake.webhooks.domain import WebhookSubscription
+from shared.contracts import PAYLOADS
+from shared.errors import error_responses
+from shared.service import runtime_of
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+
+class NewSubscription(BaseModel):
+    """A webhook: where to POST, and which event types."""
+
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(max_length=2000, description="An http or https URL.")
+    event_types: list[str] = Field(
+        min_length=1, max_length=len(PAYLOADS), description="Contract event types."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return value
+
+    @field_validator("event_types")
+    @classmethod
+    def _known_types(cls, value: list[str]) -> list[str]:
+        unknown = [t for t in value if t not in PAYLOADS]
+        if unknown:
+            raise ValueError(f"unknown event types: {', '.join(unknown)}")
+        return list(dict.fromkeys(value))
+
+
+class SubscriptionView(BaseModel):
+    id: UUID
+    url: str
+    event_types: list[str]
+    created_at: datetime
+
+
+class CreatedSubscription(SubscriptionView):
+    secret: str = Field(
+        description="Signs every delivery (HMAC-SHA256 over `<t>.<body>`). Shown only now."
+    )
+
+
+class DeliveryPage(BaseModel):
+    items: list[DeliveryView]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+
+def _view(subscription: WebhookSubscription) -> SubscriptionView:
+    return SubscriptionView(
+        id=subscription.id,
+        url=subscription.url,
+        event_types=subscription.event_types,
+        created_at=subscription.created_on,
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    responses=error_responses(401, 409, 413, 422),
+    summary="Register a webhook; its signing secret is returned only in this response",
+)
+async def post_webhook(new: NewSubscription, brand: BrandId, app: App) -> CreatedSubscription:
+    """No `Idempotency-Key`: a replayed response would have to keep the secret in plaintext."""
+    command = SubscribeWebhook(brand, new.url, new.event_types)
+    subscription, secret = await asyncio.to_thread(app.subscribe_webhook, command)
+    return CreatedSubscription(**_view(subscription).model_dump(), secret=secret)
+
+
+@router.get("", responses=error_responses(401))
+async def get_webhooks(brand: BrandId, app: App) -> list[SubscriptionView]:
+    """The brand's webhooks (without secrets)."""
+    return [_view(s) for s in await asyncio.to_thread(app.webhooks, brand)]
+
+
+@router.get("/deliveries", responses=error_responses(401, 422))
+async def get_deliveries(
+    brand: BrandId,
+    app: App,
+    request: Request,
+    status: DeliveryStatus | None = None,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> DeliveryPage:
+    """The brand's deliveries, oldest first, each with its attempts and what comes next."""
+    deliveries = delivery_log(runtime_of(request))
+    await asyncio.to_thread(deliveries.catch_up, app)
+    rows = deliveries.page(brand, status, int(cursor or 0), limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return DeliveryPage(
+        items=[r.view for r in rows], next_cursor=str(rows[-1].position) if more else None
+    )
+
+
+@router.delete("/{subscription_id}", status_code=204, responses=error_responses(401, 404, 422))
+async def delete_webhook(subscription_id: UUID, brand: BrandId, app: App) -> Response:
+    """Remove a webhook; its pending deliveries are abandoned and its secret destroyed."""
+    await asyncio.to_thread(app.unsubscribe_webhook, UnsubscribeWebhook(brand, subscription_id))
+    return Response(status_code=204)
