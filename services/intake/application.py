@@ -17,7 +17,7 @@ from eventsourcing.application import ProcessingEvent
 from eventsourcing.utils import EnvType
 
 from services.intake.brands import BrandsAndKeys
-from services.intake.complaint_index import InMemoryComplaintIndex
+from services.intake.complaint_index import COMPLAINTS, TableComplaintIndex, complaint_row
 from services.intake.domain import Complaint, ComplaintGroup, ConsumerFile, MerchantFile
 from services.intake.policies import DuplicatePolicy
 from services.intake.regulators import Regulators
@@ -25,6 +25,7 @@ from services.intake.sources import Sources
 from services.intake.vault import Vault, key_store_for
 from services.intake.webhooks.service import WebhookUseCases
 from shared.contracts import ContractEvent
+from shared.readmodels import RowWrite, Table
 from shared.security import PiiCipher
 from shared.store import EventMeta
 
@@ -49,6 +50,7 @@ class IntakeApplication(Regulators, BrandsAndKeys, Sources, WebhookUseCases):
     service = "intake"
     name = "intake"
     # Index aggregates that grow with traffic load from a snapshot plus a few events.
+    read_model_tables: ClassVar[tuple[Table, ...]] = (COMPLAINTS,)
     snapshotting_intervals: ClassVar[dict[Any, int]] = {
         ComplaintGroup: 100,
         MerchantFile: 100,
@@ -63,9 +65,7 @@ class IntakeApplication(Regulators, BrandsAndKeys, Sources, WebhookUseCases):
         self.vault = Vault(self.cipher, index_key, self.keys)
         window_days = int(self.env.get("AFTERSALES_DUPLICATE_WINDOW_DAYS") or 30)
         self.duplicate_policy = DuplicatePolicy(window=timedelta(days=window_days))
-        index = InMemoryComplaintIndex()
-        index.rebuild(self)
-        self.index = index
+        self.index = TableComplaintIndex(self.read_models)
 
     def close(self) -> None:
         self.keys.close()
@@ -86,16 +86,13 @@ class IntakeApplication(Regulators, BrandsAndKeys, Sources, WebhookUseCases):
         )
         processing.collect_events(complaint)
 
-    def notify(self, new_events: list[Any]) -> None:
-        """Keep the complaint index up to date with every complaint this process saves."""
-        super().notify(new_events)
-        touched = {
-            e.originator_id for e in new_events if type(e).__qualname__.startswith("Complaint.")
-        }
-        for complaint_id in touched:
-            complaint = self.get_or_none(complaint_id)
-            if isinstance(complaint, Complaint):
-                self.index.apply(complaint)
+    def read_model_writes(self, processing_event: ProcessingEvent[Any]) -> list[RowWrite]:
+        """Every complaint saved gets its list row, in the same transaction."""
+        return [
+            complaint_row(aggregate)
+            for aggregate in processing_event.aggregates.values()
+            if isinstance(aggregate, Complaint)
+        ]
 
 
 def _key32(secret: str) -> bytes:
