@@ -23,6 +23,9 @@ from services.intake.policies import DuplicatePolicy
 from services.intake.regulators import Regulators
 from services.intake.sources import Sources
 from services.intake.vault import Vault, key_store_for
+from services.intake.webhooks.delivery_log import TABLES as DELIVERY_TABLES
+from services.intake.webhooks.delivery_log import delivery_writes
+from services.intake.webhooks.domain import WebhookDelivery
 from services.intake.webhooks.service import WebhookUseCases
 from shared.contracts import ContractEvent
 from shared.readmodels import RowWrite, Table
@@ -50,7 +53,7 @@ class IntakeApplication(Regulators, BrandsAndKeys, Sources, WebhookUseCases):
     service = "intake"
     name = "intake"
     # Index aggregates that grow with traffic load from a snapshot plus a few events.
-    read_model_tables: ClassVar[tuple[Table, ...]] = (COMPLAINTS,)
+    read_model_tables: ClassVar[tuple[Table, ...]] = (COMPLAINTS, *DELIVERY_TABLES)
     snapshotting_intervals: ClassVar[dict[Any, int]] = {
         ComplaintGroup: 100,
         MerchantFile: 100,
@@ -87,12 +90,14 @@ class IntakeApplication(Regulators, BrandsAndKeys, Sources, WebhookUseCases):
         processing.collect_events(complaint)
 
     def read_model_writes(self, processing_event: ProcessingEvent[Any]) -> list[RowWrite]:
-        """Every complaint saved gets its list row, in the same transaction."""
-        return [
-            complaint_row(aggregate)
-            for aggregate in processing_event.aggregates.values()
-            if isinstance(aggregate, Complaint)
-        ]
+        """Every complaint and webhook delivery saved updates its rows, in the same transaction."""
+        writes: list[RowWrite] = []
+        for aggregate in processing_event.aggregates.values():
+            if isinstance(aggregate, Complaint):
+                writes.append(complaint_row(aggregate))
+            elif isinstance(aggregate, WebhookDelivery):
+                writes += delivery_writes(aggregate, processing_event.events)
+        return writes
 
 
 def _key32(secret: str) -> bytes:

@@ -183,6 +183,13 @@ class Dialect:
             column = table.column(name)
             if value is None:
                 parts.append(f"{name} IS NULL")
+            elif isinstance(value, Cmp) and value.op == "in":
+                values = list(value.value)
+                if not values:
+                    parts.append("1 = 0")
+                else:
+                    parts.append(f"{name} IN ({', '.join(self.mark for _ in values)})")
+                    params += [self.encode(column, v) for v in values]
             elif isinstance(value, Cmp):
                 parts.append(f"{name} {value.op} {self.mark}")
                 params.append(self.encode(column, value.value))
