@@ -20,12 +20,14 @@ from eventsourcing.utils import retry
 
 from shared.readmodels.schema import (
     WRITES_KWARG,
+    Insert,
     Page,
     PageQuery,
     ReadModelError,
     RowWrite,
     Table,
     Update,
+    Upsert,
     WriteConflict,
 )
 from shared.readmodels.sql import Dialect, Statement, encode_cursor
@@ -75,7 +77,10 @@ class ReadModelRecorder:
         for write in writes:
             sql, params = self.dialect.write(self.table(write.table), write)
             cursor.execute(sql, params)
-            if isinstance(write, Update) and write.required and not cursor.fetchall():
+            if isinstance(write, Insert | Upsert):
+                continue
+            hit = cursor.fetchall()  # UPDATE/DELETE ... RETURNING: read to the end
+            if isinstance(write, Update) and write.required and not hit:
                 raise WriteConflict(
                     f"{write.table} row {dict(write.key)} with {dict(write.expect)} is not there"
                 )
