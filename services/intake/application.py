@@ -17,14 +17,19 @@ from eventsourcing.application import ProcessingEvent
 from eventsourcing.utils import EnvType
 
 from services.intake.brands import BrandsAndKeys
-from services.intake.complaint_index import COMPLAINTS, TableComplaintIndex, complaint_row
+from services.intake.complaint_index import (
+    COMPLAINTS,
+    TableComplaintIndex,
+    backfill_complaints,
+    complaint_row,
+)
 from services.intake.domain import Complaint, ComplaintGroup, ConsumerFile, MerchantFile
 from services.intake.policies import DuplicatePolicy
 from services.intake.regulators import Regulators
 from services.intake.sources import Sources
 from services.intake.vault import Vault, key_store_for
 from services.intake.webhooks.delivery_log import TABLES as DELIVERY_TABLES
-from services.intake.webhooks.delivery_log import delivery_writes
+from services.intake.webhooks.delivery_log import backfill_deliveries, delivery_writes
 from services.intake.webhooks.domain import WebhookDelivery
 from services.intake.webhooks.service import WebhookUseCases
 from shared.contracts import ContractEvent
@@ -69,6 +74,9 @@ class IntakeApplication(Regulators, BrandsAndKeys, Sources, WebhookUseCases):
         window_days = int(self.env.get("AFTERSALES_DUPLICATE_WINDOW_DAYS") or 30)
         self.duplicate_policy = DuplicatePolicy(window=timedelta(days=window_days))
         self.index = TableComplaintIndex(self.read_models)
+        # Stores written before the lists were tables: fill them once from the log.
+        backfill_complaints(self)
+        backfill_deliveries(self)
 
     def close(self) -> None:
         self.keys.close()

@@ -26,6 +26,7 @@ from shared.readmodels import (
     Upsert,
 )
 from shared.readmodels.sql import encode_cursor
+from shared.store import ServiceApplication
 
 Queue = Literal["normal", "nuisance"]
 COMPLAINTS = Table(
@@ -133,6 +134,28 @@ class TableComplaintIndex:
         except InvalidCursor as error:
             raise InvalidListCursor(str(error)) from None
         return [_row(r) for r in page.rows]
+
+
+def backfill_complaints(app: ServiceApplication, page_size: int = 500) -> int:
+    """Fill an empty list from the log (a store written before the table existed).
+
+    Streams complaint ids page by page and upserts their rows in batches: nothing is
+    held in memory, and a store whose list has rows is left alone (one indexed read).
+    """
+    store = app.read_models
+    if store.select_rows(COMPLAINTS.name, {}, limit=1):
+        return 0
+    filled, start = 0, 1
+    while True:
+        found = app.recorder.select_notifications(
+            start, page_size, topics=["intake.Complaint.ComplaintReceived"]
+        )
+        complaints = [app.get_or_none(UUID(str(n.originator_id))) for n in found]
+        store.write([complaint_row(c) for c in complaints if isinstance(c, Complaint)])
+        filled += len(complaints)
+        if len(found) < page_size:
+            return filled
+        start = found[-1].id + 1
 
 
 def cursor_of(row: ComplaintRow) -> str:

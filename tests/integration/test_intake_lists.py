@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.readmodels import Delete
 from shared.settings import Settings
 from tests.platform import complaint_body, register_brand, start_service
 
@@ -45,3 +46,28 @@ async def test_a_cursor_the_list_did_not_hand_out_is_a_problem_not_a_crash(servi
         response = await intake.client.get(path, headers=brand, params={"cursor": cursor})
         assert response.status_code == 400, (path, cursor, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_store_from_before_the_list_table_is_backfilled_once_from_the_log(
+    settings: Settings,
+) -> None:
+    intake = await start_service("intake", settings)
+    try:
+        brand = await register_brand(intake, "old-brand")
+        posted = []
+        for n in range(4):
+            body = complaint_body(consumer={"name": "周女士", "phone": f"1370000{n:04d}"})
+            response = await intake.client.post("/v1/complaints", json=body, headers=brand)
+            assert response.status_code == 201, response.text
+            posted.append(response.json()["complaint_id"])
+        store = intake.runtime.application.read_models
+        store.write([Delete("complaint_list", {"complaint_id": c}) for c in posted])
+        assert (await intake.client.get("/v1/complaints", headers=brand)).json()["items"] == []
+    finally:
+        await intake.stop()
+    again = await start_service("intake", settings)
+    try:
+        listed = (await again.client.get("/v1/complaints", headers=brand)).json()
+        assert [item["complaint_id"] for item in listed["items"]] == posted
+    finally:
+        await again.stop()

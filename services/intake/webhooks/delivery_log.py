@@ -22,7 +22,6 @@ from shared.readmodels import (
     Cmp,
     Column,
     Index,
-    Insert,
     InvalidCursor,
     PageQuery,
     ReadModelRecorder,
@@ -32,7 +31,7 @@ from shared.readmodels import (
     lease_columns,
 )
 from shared.service import Runtime
-from shared.store import event_type_of
+from shared.store import ServiceApplication, event_type_of
 
 DeliveryStatus = Literal["pending", "delivered", "abandoned"]
 DELIVERIES = Table(
@@ -129,7 +128,7 @@ def delivery_writes(delivery: WebhookDelivery, new_events: Sequence[Any]) -> lis
             row["last_status_code"] = event.status_code
             row["last_error"] = event.error
             attempts.append(
-                Insert(
+                Upsert(  # idempotent, so that a backfill may meet rows already there
                     ATTEMPTS.name,
                     {
                         "delivery_id": str(delivery.id),
@@ -143,6 +142,27 @@ def delivery_writes(delivery: WebhookDelivery, new_events: Sequence[Any]) -> lis
         elif kind == "WebhookDeliveryAbandoned":
             row["abandoned_reason"] = event.reason
     return [Upsert(DELIVERIES.name, row), *attempts]
+
+
+def backfill_deliveries(app: ServiceApplication, page_size: int = 500) -> int:
+    """Fill an empty delivery log from the log (a store written before the tables existed)."""
+    store = app.read_models
+    if store.select_rows(DELIVERIES.name, {}, limit=1):
+        return 0
+    filled, start = 0, 1
+    while True:
+        found = app.recorder.select_notifications(
+            start, page_size, topics=["intake.WebhookDelivery.WebhookDeliveryScheduled"]
+        )
+        for notification in found:
+            delivery: object = app.get_or_none(UUID(str(notification.originator_id)))
+            if isinstance(delivery, WebhookDelivery):
+                events = list(app.events.get(delivery.id))
+                store.write(delivery_writes(delivery, events))
+                filled += 1
+        if len(found) < page_size:
+            return filled
+        start = found[-1].id + 1
 
 
 def _due(delivery: WebhookDelivery) -> float | None:
