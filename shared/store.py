@@ -2,8 +2,8 @@
 
 Each service's application is an `EventSourcedProjection`: HTTP commands save new
 events, and upstream contract events are processed with their tracking position
-saved in the same transaction. Stored domain events map to contract events
-generically (`<service>.<Aggregate>.<EventType>` topics, see `to_contract`).
+saved in the same transaction. Stored domain events are published only as each
+service's table declares (`publications`, see shared/publishing.py and `to_contract`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -26,20 +26,14 @@ from eventsourcing.persistence import (
     Transcoding,
 )
 from eventsourcing.projection import EventSourcedProjection
-from eventsourcing.utils import EnvType
+from eventsourcing.utils import EnvType, get_topic, resolve_topic
 
-from shared.contracts import (
-    PAYLOADS,
-    SERVICE_OF_TYPE,
-    ContractEvent,
-    make_contract,
-)
+from shared.contracts import ContractEvent, make_contract
+from shared.publishing import Publication
 from shared.readmodels import ReadModelApplication
 
 log = logging.getLogger("aftersales.store")
 EVENT_NAMESPACE = uuid5(NAMESPACE_URL, "https://aftersales.example/events")
-# Event attributes that belong to the envelope, not the contract payload.
-ENVELOPE_FIELDS = frozenset({"originator_id", "originator_version", "timestamp", "meta"})
 T = TypeVar("T")
 
 
@@ -118,6 +112,8 @@ class ServiceApplication(ReadModelApplication, EventSourcedProjection[UUID]):
     """
 
     service: ClassVar[str] = ""
+    # Stored topic -> how it is published (services/<name>/published.py); others are internal.
+    publications: ClassVar[Mapping[str, Publication]] = {}
     log_section_size = 500
 
     def __init__(self, env: EnvType | None = None) -> None:
@@ -232,35 +228,32 @@ class ServiceApplication(ReadModelApplication, EventSourcedProjection[UUID]):
     def contracts_since(self, start: int, limit: int) -> Iterator[tuple[int, ContractEvent | None]]:
         """Notifications from `start` on, each with its contract event (None: internal)."""
         for notification in self.recorder.select_notifications(start, limit):
+            if _current_topic(notification.topic) not in self.publications:
+                yield notification.id, None  # internal: not even decoded
+                continue
             domain_event = self.mapper.to_domain_event(notification)
             yield notification.id, self.to_contract(domain_event)
 
     def to_contract(self, domain_event: DomainEventProtocol[UUID]) -> ContractEvent | None:
-        """The published form of a stored event, or None for internal events."""
-        event_type = event_type_of(domain_event)
-        if event_type not in PAYLOADS or SERVICE_OF_TYPE[event_type] != self.service:
+        """The published form of a stored event as its publication declares, None if internal."""
+        publication = self.publications.get(get_topic(type(domain_event)))
+        if publication is None:
             return None
         meta: EventMeta = getattr(domain_event, "meta")  # noqa: B009
-        payload = {k: v for k, v in vars(domain_event).items() if k not in ENVELOPE_FIELDS}
         return make_contract(
             event_id=derive_id(
                 self.service, domain_event.originator_id, domain_event.originator_version
             ),
-            event_type=event_type,
+            event_type=publication.contract.name,
             complaint_id=domain_event.originator_id,
             brand_id=meta.brand_id,
             occurred_at=getattr(domain_event, "timestamp"),  # noqa: B009
             trace_id=meta.trace_id,
             causation_id=meta.causation_id,
-            payload=_jsonable(payload),
+            payload=publication.payload(domain_event),
         )
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, UUID):
-        return str(value)
-    return value
+def _current_topic(stored_topic: str) -> str:
+    """The topic a stored one resolves to today (a renamed event's old topic: its new one)."""
+    return get_topic(resolve_topic(stored_topic))

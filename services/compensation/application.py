@@ -8,6 +8,7 @@ from eventsourcing.application import ProcessingEvent
 
 from services.compensation import policies
 from services.compensation.domain import CompensationCase, OfferNotStanding
+from services.compensation.published import PUBLICATIONS
 from shared.contracts import ContractEvent
 from shared.store import EventMeta, ServiceApplication
 
@@ -15,6 +16,7 @@ from shared.store import EventMeta, ServiceApplication
 class CompensationApplication(ServiceApplication):
     service = "compensation"
     name = "compensation"
+    publications = PUBLICATIONS
 
     def register_handlers(self) -> None:
         for event_type in ("ComplaintReceived", "HandlerAssigned", "ComplaintWithdrawn"):

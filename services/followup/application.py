@@ -8,6 +8,7 @@ from eventsourcing.application import ProcessingEvent
 
 from services.followup import policies
 from services.followup.domain import FollowupCase
+from services.followup.published import PUBLICATIONS
 from shared.contracts import ContractEvent
 from shared.store import EventMeta, ServiceApplication
 
@@ -15,6 +16,7 @@ from shared.store import EventMeta, ServiceApplication
 class FollowupApplication(ServiceApplication):
     service = "followup"
     name = "followup"
+    publications = PUBLICATIONS
 
     def register_handlers(self) -> None:
         self.on("ComplaintReceived", self.on_complaint_received)
@@ -51,6 +53,7 @@ class FollowupApplication(ServiceApplication):
             due_date=plan.due_date.isoformat(),
             channel=plan.channel,
             calendar_covered=plan.calendar_covered,
+            offer_id=accepted.payload["offer_id"],
         )
         processing.collect_events(case)
 

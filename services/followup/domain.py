@@ -40,7 +40,25 @@ class FollowupCase(Aggregate):
         self.acknowledge_by = acknowledge_by
         self.plan_by = plan_by
 
-    @event("RevisitScheduled", topic="followup.FollowupCase.RevisitScheduled")
+    class RevisitScheduled(Event):
+        """Step 10 (回访): a revisit is due; v2 records the accepted offer it checks on."""
+
+        TOPIC = "followup.FollowupCase.RevisitScheduled"
+        class_version = 2
+
+        meta: EventMeta
+        revisit_id: str
+        due_date: str
+        channel: str
+        calendar_covered: bool
+        offer_id: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v1 did not record the offer: None says "not known", never a guessed one."""
+            state["offer_id"] = None
+
+    @event(RevisitScheduled)
     def schedule_revisit(
         self,
         meta: EventMeta,
@@ -48,5 +66,6 @@ class FollowupCase(Aggregate):
         due_date: str,
         channel: str,
         calendar_covered: bool,
+        offer_id: str | None,
     ) -> None:
         self.revisits.append({"revisit_id": revisit_id, "due_date": due_date, "channel": channel})

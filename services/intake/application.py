@@ -25,6 +25,7 @@ from services.intake.complaint_index import (
 )
 from services.intake.domain import Complaint, ComplaintGroup, ConsumerFile, MerchantFile
 from services.intake.policies import DuplicatePolicy
+from services.intake.published import PUBLICATIONS
 from services.intake.regulators import Regulators
 from services.intake.sources import Sources
 from services.intake.vault import Vault, key_store_for
@@ -57,6 +58,7 @@ class IntakeApplication(Regulators, BrandsAndKeys, Sources, WebhookUseCases):
 
     service = "intake"
     name = "intake"
+    publications = PUBLICATIONS
     # Index aggregates that grow with traffic load from a snapshot plus a few events.
     read_model_tables: ClassVar[tuple[Table, ...]] = (COMPLAINTS, *DELIVERY_TABLES)
     snapshotting_intervals: ClassVar[dict[Any, int]] = {

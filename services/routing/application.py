@@ -8,6 +8,7 @@ from eventsourcing.application import ProcessingEvent
 
 from services.routing import policies
 from services.routing.domain import RoutingCase
+from services.routing.published import PUBLICATIONS
 from shared.contracts import ContractEvent
 from shared.store import EventMeta, ServiceApplication
 
@@ -15,6 +16,7 @@ from shared.store import EventMeta, ServiceApplication
 class RoutingApplication(ServiceApplication):
     service = "routing"
     name = "routing"
+    publications = PUBLICATIONS
 
     def register_handlers(self) -> None:
         self.on("ComplaintReceived", self.on_complaint_received)

@@ -2,18 +2,24 @@
 
 A contract event is not a stored domain event: it is the published, stable shape of
 one, with the envelope every consumer relies on (ids, trace, causation) and a payload
-validated by the model registered for its type. Unknown fields are kept.
+validated by the model registered for its type. Unknown fields are kept. Each type
+has its own schema version, declared on its payload model (`SCHEMA_VERSION`); which
+stored events are published as which type is each service's `published.py`.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import datetime
+from types import ModuleType
 from typing import Any
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.contracts import compensation, followup, intake, routing
+from shared.contracts.base import EventPayload
 
 STREAMS = {
     "intake": "INTAKE",
@@ -21,20 +27,50 @@ STREAMS = {
     "compensation": "COMPENSATION",
     "followup": "FOLLOWUP",
 }
+# The major version assumed for event types this build has no model for (passed through).
 SUPPORTED_MAJOR = 1
+VERSION_PATTERN = re.compile(r"^(\d+)\.(\d+)$")
 
-PAYLOADS: dict[str, type[BaseModel]] = {
-    **intake.PAYLOADS,
-    **routing.PAYLOADS,
-    **compensation.PAYLOADS,
-    **followup.PAYLOADS,
+
+@dataclass(frozen=True)
+class ContractType:
+    """One published event type: its name, the service that owns it and its payload model."""
+
+    name: str
+    service: str
+    payload: type[EventPayload]
+
+    @property
+    def version(self) -> str:
+        """The schema version this build publishes, e.g. "1.1"."""
+        return self.payload.SCHEMA_VERSION
+
+    @property
+    def major(self) -> int:
+        """The major version this build reads; a newer major is refused."""
+        return major_of(self.version)
+
+
+def major_of(version: str) -> int:
+    match = VERSION_PATTERN.match(version)
+    if match is None:
+        raise ValueError(f"schema version {version!r} is not MAJOR.MINOR")
+    return int(match.group(1))
+
+
+def _types_of(service: str, module: ModuleType) -> dict[str, ContractType]:
+    payloads: dict[str, type[EventPayload]] = module.PAYLOADS
+    return {name: ContractType(name, service, model) for name, model in payloads.items()}
+
+
+CONTRACT_TYPES: dict[str, ContractType] = {
+    **_types_of("intake", intake),
+    **_types_of("routing", routing),
+    **_types_of("compensation", compensation),
+    **_types_of("followup", followup),
 }
-SERVICE_OF_TYPE: dict[str, str] = {
-    **dict.fromkeys(intake.PAYLOADS, "intake"),
-    **dict.fromkeys(routing.PAYLOADS, "routing"),
-    **dict.fromkeys(compensation.PAYLOADS, "compensation"),
-    **dict.fromkeys(followup.PAYLOADS, "followup"),
-}
+PAYLOADS: dict[str, type[EventPayload]] = {t.name: t.payload for t in CONTRACT_TYPES.values()}
+SERVICE_OF_TYPE: dict[str, str] = {t.name: t.service for t in CONTRACT_TYPES.values()}
 
 
 class ContractError(ValueError):
@@ -86,15 +122,16 @@ def make_contract(
     causation_id: str | None,
     payload: dict[str, Any],
 ) -> ContractEvent:
-    """Build a contract event, validating its payload against the registered model."""
-    model = PAYLOADS.get(event_type)
-    if model is None:
+    """Build a contract event at its type's schema version, validating its payload."""
+    contract_type = CONTRACT_TYPES.get(event_type)
+    if contract_type is None:
         raise ContractError(f"no contract registered for event type {event_type!r}")
-    checked = model.model_validate(payload).model_dump(mode="json")
+    checked = contract_type.payload.model_validate(payload).model_dump(mode="json")
     return ContractEvent(
         event_id=event_id,
         type=event_type,
-        service=SERVICE_OF_TYPE[event_type],
+        schema_version=contract_type.version,
+        service=contract_type.service,
         complaint_id=complaint_id,
         brand_id=brand_id,
         occurred_at=occurred_at,
@@ -106,21 +143,30 @@ def make_contract(
 
 
 def parse_contract(data: bytes) -> ContractEvent:
-    """Parse and check a message body; raise ContractError saying why it can't be used."""
+    """Parse and check a message body; raise ContractError saying why it can't be used.
+
+    Each type is checked against its own version: a newer minor is read (its unknown
+    fields are kept), a newer major is refused.
+    """
     try:
         event = ContractEvent.model_validate_json(data)
     except ValueError as error:
         raise ContractError(f"not a contract event: {error}") from error
-    major = event.schema_version.split(".", 1)[0]
-    if not major.isdigit() or int(major) > SUPPORTED_MAJOR:
+    contract_type = CONTRACT_TYPES.get(event.type)
+    supported = SUPPORTED_MAJOR if contract_type is None else contract_type.major
+    match = VERSION_PATTERN.match(event.schema_version)
+    if match is None:
+        raise ContractError(
+            f"schema version {event.schema_version!r} of {event.type} is not MAJOR.MINOR"
+        )
+    if int(match.group(1)) > supported:
         raise ContractError(
             f"schema version {event.schema_version} of {event.type} is newer than "
-            f"this build supports (major {SUPPORTED_MAJOR})"
+            f"this build supports (major {supported})"
         )
-    model = PAYLOADS.get(event.type)
-    if model is not None:
+    if contract_type is not None:
         try:
-            model.model_validate(event.payload)
+            contract_type.payload.model_validate(event.payload)
         except ValueError as error:
             raise ContractError(f"payload of {event.type} is not valid: {error}") from error
     return event

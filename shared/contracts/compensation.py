@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import ClassVar
 
-from shared.contracts.base import Payload
+from pydantic import Field
+
+from shared.contracts.base import EventPayload, Payload
 
 
-class ApologyIssued(Payload):
+class ApologyIssued(EventPayload):
     """Step 6 (先处理情感): an apology, recorded as its own step; not an admission of fault."""
+
+    SCHEMA_VERSION: ClassVar[str] = "1.0"
 
     handler_id: str
     message: str
@@ -21,15 +25,19 @@ class RemedyOption(Payload):
     description: str
 
 
-class RemedyOptionsOffered(Payload):
+class RemedyOptionsOffered(EventPayload):
     """Step 7 (为客户提供选择): remedies offered for the consumer to choose from."""
+
+    SCHEMA_VERSION: ClassVar[str] = "1.0"
 
     offer_id: str
     options: list[RemedyOption]
 
 
-class OfferAccepted(Payload):
+class OfferAccepted(EventPayload):
     """Step 8: the consumer chose one of the offered options."""
+
+    SCHEMA_VERSION: ClassVar[str] = "1.0"
 
     offer_id: str
     option_id: str
@@ -37,22 +45,26 @@ class OfferAccepted(Payload):
     amount_fen: int
 
 
-class OfferRejected(Payload):
+class OfferRejected(EventPayload):
     """Step 8: the consumer turned the offer down; negotiation continues."""
+
+    SCHEMA_VERSION: ClassVar[str] = "1.0"
 
     offer_id: str
     reason: str
 
 
-class CounterProposalReceived(Payload):
+class CounterProposalReceived(EventPayload):
     """Step 8: the consumer proposed something else."""
+
+    SCHEMA_VERSION: ClassVar[str] = "1.0"
 
     offer_id: str
     kind: str
     amount_fen: int | None = None
 
 
-PAYLOADS: dict[str, type[BaseModel]] = {
+PAYLOADS: dict[str, type[EventPayload]] = {
     "ApologyIssued": ApologyIssued,
     "RemedyOptionsOffered": RemedyOptionsOffered,
     "OfferAccepted": OfferAccepted,

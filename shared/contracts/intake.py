@@ -6,11 +6,11 @@ No payload here carries plaintext PII: the consumer is a `subject_ref` into inta
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from shared.contracts.base import Payload
+from shared.contracts.base import EventPayload, Payload
 
 Channel = Literal["phone", "web", "app", "email", "letter", "visit", "social_media", "regulator"]
 DemandKind = Literal["refund", "exchange", "repair", "compensation", "apology", "other"]
@@ -41,8 +41,10 @@ class RegulatorRef(Payload):
     deadline_at: str
 
 
-class ComplaintReceived(Payload):
+class ComplaintReceived(EventPayload):
     """Step 1 (受理): a complaint was recorded, with who, what, against whom and the demand."""
+
+    SCHEMA_VERSION: ClassVar[str] = "1.0"
 
     channel: Channel
     subject_ref: str
@@ -58,8 +60,10 @@ class ComplaintReceived(Payload):
     nuisance: bool = False
 
 
-class RegulatorTransferReceived(Payload):
+class RegulatorTransferReceived(EventPayload):
     """Step 1 for 消协/12315 transfers: the body, its number and its deadline."""
+
+    SCHEMA_VERSION: ClassVar[str] = "1.0"
 
     regulator_id: str
     regulator_name: str
@@ -68,38 +72,48 @@ class RegulatorTransferReceived(Payload):
     deadline_at: str
 
 
-class ComplaintDetailsConfirmed(Payload):
+class ComplaintDetailsConfirmed(EventPayload):
     """Step 1: the record was read back to the consumer and confirmed."""
+
+    SCHEMA_VERSION: ClassVar[str] = "1.0"
 
     confirmed_via: str
     corrections: dict[str, str] = Field(default_factory=dict)
 
 
-class DuplicateLinked(Payload):
+class DuplicateLinked(EventPayload):
     """Another contact about the same order: linked to the open complaint, not a new case."""
+
+    SCHEMA_VERSION: ClassVar[str] = "1.0"
 
     contact_id: str
     matched_fields: list[str]
     channel: str
 
 
-class GroupComplaintLinked(Payload):
+class GroupComplaintLinked(EventPayload):
     """The complaint joined a group of consumers against the same merchant or product."""
+
+    SCHEMA_VERSION: ClassVar[str] = "1.0"
 
     group_id: str
     group_key: str
     member_count: int
 
 
-class NuisanceFlagged(Payload):
+class NuisanceFlagged(EventPayload):
     """A contact was judged harassment/nuisance: own queue, excluded from KPIs."""
+
+    SCHEMA_VERSION: ClassVar[str] = "1.0"
 
     source_ref: str
     reason: str
 
 
-class ConsumerActed(Payload):
+class ConsumerActed(EventPayload):
     """Step 8: the consumer accepted, rejected or countered an offer."""
+
+    SCHEMA_VERSION: ClassVar[str] = "1.0"
 
     action: Literal["accept", "reject", "counter"]
     offer_id: str
@@ -109,13 +123,15 @@ class ConsumerActed(Payload):
     counter_amount_fen: int | None = Field(default=None, ge=0)
 
 
-class ComplaintWithdrawn(Payload):
+class ComplaintWithdrawn(EventPayload):
     """The consumer withdrew the complaint."""
+
+    SCHEMA_VERSION: ClassVar[str] = "1.0"
 
     reason: str
 
 
-PAYLOADS: dict[str, type[BaseModel]] = {
+PAYLOADS: dict[str, type[EventPayload]] = {
     "ComplaintReceived": ComplaintReceived,
     "RegulatorTransferReceived": RegulatorTransferReceived,
     "ComplaintDetailsConfirmed": ComplaintDetailsConfirmed,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import ClassVar
 
-from shared.contracts.base import Payload
+from shared.contracts.base import EventPayload
 
 
-class ComplaintClassified(Payload):
+class ComplaintClassified(EventPayload):
     """Step 2 (判定/分类): category and the service-quality dimension it touches."""
+
+    SCHEMA_VERSION: ClassVar[str] = "1.0"
 
     category: str
     dimension: str
@@ -16,22 +18,26 @@ class ComplaintClassified(Payload):
     reasons: list[str]
 
 
-class SeverityAssessed(Payload):
+class SeverityAssessed(EventPayload):
     """Step 3 (评估): severity and what raised it."""
+
+    SCHEMA_VERSION: ClassVar[str] = "1.0"
 
     severity: str
     factors: list[str]
 
 
-class HandlerAssigned(Payload):
+class HandlerAssigned(EventPayload):
     """Step 4 (确定责任部门): a named handler with authority now owns the complaint."""
+
+    SCHEMA_VERSION: ClassVar[str] = "1.0"
 
     team: str
     handler_id: str
     authority_fen: int
 
 
-PAYLOADS: dict[str, type[BaseModel]] = {
+PAYLOADS: dict[str, type[EventPayload]] = {
     "ComplaintClassified": ComplaintClassified,
     "SeverityAssessed": SeverityAssessed,
     "HandlerAssigned": HandlerAssigned,

@@ -58,6 +58,8 @@ async def test_complaint_flows_through_all_four_services_with_one_trace_id(servi
         "OfferAccepted",
         "RevisitScheduled",
     ]
+    revisit = next(e for e in events if e["type"] == "RevisitScheduled")
+    assert revisit["payload"]["offer_id"] == complaint["offer"]["offer_id"]  # contract 1.1
     assert {e["service"] for e in events} == {"intake", "routing", "compensation", "followup"}
     assert {e["trace_id"] for e in events} == {posted.json()["trace_id"]}
     ids = {e["event_id"] for e in events}

@@ -1,7 +1,8 @@
 """Unit tests for shared.contracts: the versioned JSON events that cross the bus.
 
 Payloads are validated on the way out, unknown fields are kept (a newer minor version
-may add some), a newer major version is refused with a clear message, subjects are
+may add some), each type has its own version and a newer major of that type is refused
+with a clear message, every type has a JSON example that validates, subjects are
 filterable per brand and complaint, and no payload carries plaintext PII (the consumer
 is a `subject_ref` into intake's vault).
 """
@@ -13,23 +14,29 @@ import re
 import types
 import typing
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 from uuid import UUID
 
 import pytest
 from pydantic import BaseModel, ValidationError
 
 from shared.contracts import (
+    CONTRACT_TYPES,
     PAYLOADS,
     SERVICE_OF_TYPE,
     STREAMS,
     SUPPORTED_MAJOR,
     ContractError,
     ContractEvent,
+    ContractType,
     make_contract,
     parse_contract,
     subject_for,
 )
+from shared.contracts.base import EventPayload
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "contracts" / "examples"
 
 COMPLAINT_ID = UUID("c0ffee00-1234-4abc-8def-0123456789ab")
 RECEIVED: dict[str, Any] = {
@@ -143,6 +150,94 @@ def test_newer_major_version_is_refused_with_a_clear_message(version: str) -> No
     )
     with pytest.raises(ContractError, match=re.escape(expected)):
         parse_contract(wire(build(), schema_version=version))
+
+
+def test_malformed_version_is_refused_saying_so() -> None:
+    with pytest.raises(ContractError, match="schema version 'one' of ComplaintReceived is not"):
+        parse_contract(wire(build(), schema_version="one"))
+
+
+# --- one version per type ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("event_type", sorted(PAYLOADS))
+def test_every_type_declares_its_own_major_minor_version(event_type: str) -> None:
+    model = PAYLOADS[event_type]
+    assert "SCHEMA_VERSION" in vars(model), f"{event_type} inherits its version"
+    assert re.fullmatch(r"\d+\.\d+", model.SCHEMA_VERSION)
+    assert "SCHEMA_VERSION" not in model.model_fields, "a class constant, not a payload field"
+
+
+def test_types_move_their_versions_independently() -> None:
+    assert CONTRACT_TYPES["ComplaintReceived"].version == "1.0"
+    assert CONTRACT_TYPES["RevisitScheduled"].version == "1.1"  # added offer_id
+    revisit = build(
+        "RevisitScheduled",
+        {"revisit_id": "r", "due_date": "2026-03-09", "channel": "phone", "calendar_covered": True},
+    )
+    assert revisit.schema_version == "1.1"
+    assert revisit.payload["offer_id"] is None, "optional in 1.1: absent means not known"
+    assert build().schema_version == "1.0"
+
+
+def test_a_message_of_an_older_minor_version_is_read_with_the_defaults_of_the_newer() -> None:
+    old = wire(
+        build(
+            "RevisitScheduled",
+            {"revisit_id": "r", "due_date": "d", "channel": "phone", "calendar_covered": False},
+        ),
+        schema_version="1.0",
+    )
+    body = json.loads(old)
+    del body["payload"]["offer_id"]  # as a 1.0 writer published it
+    parsed = parse_contract(json.dumps(body).encode())
+    read = PAYLOADS["RevisitScheduled"].model_validate(parsed.payload)
+    assert read.model_dump()["offer_id"] is None
+
+
+class _TransferClosedV2(EventPayload):
+    """A type already at major 2, to show majors are compared per type."""
+
+    SCHEMA_VERSION: ClassVar[str] = "2.1"
+
+    outcome: str
+
+
+def test_the_major_a_consumer_reads_is_the_one_of_the_message_type(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    closed_type = ContractType("TransferClosed", "intake", _TransferClosedV2)
+    monkeypatch.setitem(CONTRACT_TYPES, "TransferClosed", closed_type)
+    monkeypatch.setitem(PAYLOADS, "TransferClosed", _TransferClosedV2)
+    closed = wire(build(), type="TransferClosed", payload={"outcome": "ok"}, schema_version="2.7")
+    assert parse_contract(closed).schema_version == "2.7"
+    newer = wire(build(), type="TransferClosed", payload={"outcome": "ok"}, schema_version="3.0")
+    with pytest.raises(ContractError, match=re.escape("newer than this build supports (major 2)")):
+        parse_contract(newer)
+    with pytest.raises(ContractError, match=re.escape("(major 1)")):
+        parse_contract(wire(build(), schema_version="2.7"))  # ComplaintReceived is still 1.x
+
+
+# --- one JSON example per published type ---------------------------------------------------------
+
+
+def test_every_published_type_has_exactly_one_example() -> None:
+    assert sorted(p.stem for p in EXAMPLES.glob("*.json")) == sorted(PAYLOADS)
+
+
+@pytest.mark.parametrize("event_type", sorted(PAYLOADS))
+def test_example_is_a_valid_contract_event_of_its_type_and_version(event_type: str) -> None:
+    raw = (EXAMPLES / f"{event_type}.json").read_bytes()
+    event = parse_contract(raw)  # envelope and payload validated
+    contract_type = CONTRACT_TYPES[event_type]
+    assert event.type == event_type
+    assert event.service == contract_type.service
+    assert event.schema_version == contract_type.version
+    model = contract_type.payload
+    assert set(model.model_fields) <= set(event.payload), "the example shows every field"
+    canonical = model.model_validate(event.payload).model_dump(mode="json")
+    assert canonical == event.payload, "no stray or non-canonical values in the example"
+    assert json.loads(raw) == json.loads(event.to_json()), "the example survives a round trip"
 
 
 def test_unparseable_message_is_a_contract_error() -> None:

@@ -1,0 +1,93 @@
+"""What intake publishes on INTAKE: stored event -> contract type, field by field.
+
+Only these Complaint events leave intake; brands, keys, the vault, idempotency, groups,
+sources, regulators, webhooks and the status feed (UpstreamObserved) are internal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from services.intake.domain import Complaint
+from shared.contracts import intake as contract
+from shared.publishing import Publication, copied, publish, table
+
+PUBLICATIONS: Mapping[str, Publication] = table(
+    "intake",
+    [
+        publish(
+            Complaint,
+            "ComplaintReceived",
+            contract.ComplaintReceived,
+            copied(
+                "channel",
+                "subject_ref",
+                "product",
+                "order",
+                "description",
+                "demands",
+                "attachments",
+                "media_exposure",
+                "injury",
+                "regulator",
+                "group_id",
+                "nuisance",
+            ),
+        ),
+        publish(
+            Complaint,
+            "RegulatorTransferReceived",
+            contract.RegulatorTransferReceived,
+            copied(
+                "regulator_id",
+                "regulator_name",
+                "transfer_number",
+                "deadline_working_days",
+                "deadline_at",
+            ),
+        ),
+        publish(
+            Complaint,
+            "ComplaintDetailsConfirmed",
+            contract.ComplaintDetailsConfirmed,
+            copied("confirmed_via", "corrections"),
+        ),
+        publish(
+            Complaint,
+            "DuplicateLinked",
+            contract.DuplicateLinked,
+            copied("contact_id", "matched_fields", "channel"),
+        ),
+        publish(
+            Complaint,
+            "GroupComplaintLinked",
+            contract.GroupComplaintLinked,
+            copied("group_id", "group_key", "member_count"),
+        ),
+        publish(
+            Complaint,
+            "NuisanceFlagged",
+            contract.NuisanceFlagged,
+            copied("source_ref", "reason"),
+        ),
+        publish(
+            Complaint,
+            "ConsumerActed",
+            contract.ConsumerActed,
+            copied(
+                "action",
+                "offer_id",
+                "option_id",
+                "reason",
+                "counter_kind",
+                "counter_amount_fen",
+            ),
+        ),
+        publish(
+            Complaint,
+            "ComplaintWithdrawn",
+            contract.ComplaintWithdrawn,
+            copied("reason"),
+        ),
+    ],
+)

@@ -1,0 +1,329 @@
+"""Unit tests for the publication tables: which stored events leave a service, and how.
+
+Issue 15 point 7: a per-type mapping from stored event to published contract, so that
+adding a field to a stored event does not silently change what is published. Stored
+events a service does not declare in its `published.py` are internal and never leave it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any, ClassVar
+from uuid import UUID
+
+import pytest
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import register_topic
+
+from services.compensation.domain import CompensationCase
+from services.compensation.published import PUBLICATIONS as COMPENSATION
+from services.followup.domain import FollowupCase
+from services.followup.published import PUBLICATIONS as FOLLOWUP
+from services.intake.domain import Complaint
+from services.intake.published import PUBLICATIONS as INTAKE
+from services.routing.domain import RoutingCase
+from services.routing.published import PUBLICATIONS as ROUTING
+from shared.contracts import SERVICE_OF_TYPE, ContractEvent
+from shared.contracts import compensation as compensation_contracts
+from shared.contracts import followup as followup_contracts
+from shared.publishing import Publication, copied, publish, table
+from shared.store import EventMeta, ServiceApplication
+
+COMPLAINT_ID = UUID("c0ffee00-1234-4abc-8def-0123456789ab")
+META = EventMeta("acme", "ab" * 16, "0b6f3c57-4f0e-5a43-9d0a-7d1b1f6f2c11")
+TABLES: dict[str, Mapping[str, Publication]] = {
+    "intake": INTAKE,
+    "routing": ROUTING,
+    "compensation": COMPENSATION,
+    "followup": FOLLOWUP,
+}
+# Stored topic -> contract type: what each service publishes. Stored topics are stable
+# names in the logs; changing one here without an old-topic registration breaks history.
+EXPECTED = {
+    "intake.Complaint.ComplaintReceived": "ComplaintReceived",
+    "intake.Complaint.RegulatorTransferReceived": "RegulatorTransferReceived",
+    "intake.Complaint.ComplaintDetailsConfirmed": "ComplaintDetailsConfirmed",
+    "intake.Complaint.DuplicateLinked": "DuplicateLinked",
+    "intake.Complaint.GroupComplaintLinked": "GroupComplaintLinked",
+    "intake.Complaint.NuisanceFlagged": "NuisanceFlagged",
+    "intake.Complaint.ConsumerActed": "ConsumerActed",
+    "intake.Complaint.ComplaintWithdrawn": "ComplaintWithdrawn",
+    "routing.RoutingCase.ComplaintClassified": "ComplaintClassified",
+    "routing.RoutingCase.SeverityAssessed": "SeverityAssessed",
+    "routing.RoutingCase.HandlerAssigned": "HandlerAssigned",
+    "compensation.CompensationCase.ApologyIssued": "ApologyIssued",
+    "compensation.CompensationCase.RemedyOptionsOffered": "RemedyOptionsOffered",
+    "compensation.CompensationCase.OfferAccepted": "OfferAccepted",
+    "compensation.CompensationCase.OfferRejected": "OfferRejected",
+    "compensation.CompensationCase.CounterProposalReceived": "CounterProposalReceived",
+    "followup.FollowupCase.FollowupCaseOpened": "FollowupCaseOpened",
+    "followup.FollowupCase.RevisitScheduled": "RevisitScheduled",
+}
+
+
+def publisher(service: str) -> ServiceApplication:
+    """A bare application of `service` (in-memory store) with that service's table."""
+
+    class Publisher(ServiceApplication):
+        publications: ClassVar[Mapping[str, Publication]] = TABLES[service]
+
+    Publisher.service = service
+    return Publisher(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+
+
+def published(service: str, events: list[Any]) -> list[tuple[str, ContractEvent | None]]:
+    app = publisher(service)
+    return [(type(e).__name__, app.to_contract(e)) for e in events]
+
+
+def types(pairs: list[tuple[str, ContractEvent | None]]) -> list[str | None]:
+    return [None if contract is None else contract.type for _, contract in pairs]
+
+
+# --- the tables ------------------------------------------------------------------------------
+
+
+def test_the_tables_publish_exactly_the_expected_stored_topics_as_their_types() -> None:
+    found = {topic: p.contract.name for t in TABLES.values() for topic, p in t.items()}
+    assert found == EXPECTED
+
+
+@pytest.mark.parametrize("service", sorted(TABLES))
+def test_each_service_publishes_every_contract_type_it_owns_and_no_other(service: str) -> None:
+    owned = {name for name, owner in SERVICE_OF_TYPE.items() if owner == service}
+    assert {p.contract.name for p in TABLES[service].values()} == owned
+    assert {p.contract.service for p in TABLES[service].values()} == {service}
+
+
+def test_a_service_cannot_publish_a_type_another_service_owns() -> None:
+    apology = publish(
+        CompensationCase, "ApologyIssued", compensation_contracts.ApologyIssued, copied()
+    )
+    with pytest.raises(ValueError, match="routing cannot publish ApologyIssued: compensation"):
+        table("routing", [apology])
+
+
+def test_a_stored_topic_is_published_at_most_once() -> None:
+    apology = publish(
+        CompensationCase, "ApologyIssued", compensation_contracts.ApologyIssued, copied()
+    )
+    with pytest.raises(ValueError, match="published twice"):
+        table("compensation", [apology, apology])
+
+
+def test_a_publication_names_an_existing_stored_event_and_a_registered_contract() -> None:
+    with pytest.raises(ValueError, match="FollowupCase has no event 'RevisitPlanned'"):
+        publish(FollowupCase, "RevisitPlanned", followup_contracts.RevisitScheduled, copied())
+    with pytest.raises(ValueError, match="RemedyOption is not a registered contract payload"):
+        publish(
+            CompensationCase,
+            "RemedyOptionsOffered",
+            compensation_contracts.RemedyOption,  # type: ignore[arg-type]
+            copied(),
+        )
+
+
+# --- what each service publishes, and what it keeps ----------------------------------------
+
+
+def received_complaint() -> Complaint:
+    return Complaint(
+        id=COMPLAINT_ID,
+        meta=META,
+        channel="phone",
+        subject_ref="subject-1",
+        product={"category": "microwave"},
+        order={"price_fen": 30_000},
+        description="加热不了",
+        demands=[{"kind": "refund"}],
+        attachments=[],
+        media_exposure=False,
+        injury=False,
+        regulator=None,
+        group_id=None,
+        nuisance=False,
+    )
+
+
+def test_intake_publishes_the_complaint_facts_and_keeps_the_status_feed() -> None:
+    complaint = received_complaint()
+    complaint.flag_nuisance(meta=META, source_ref="source-1", reason="abusive")
+    complaint.link_group(meta=META, group_id="g-1", group_key="merchant:x", member_count=3)
+    complaint.confirm(meta=META, confirmed_via="phone", corrections={})
+    complaint.link_duplicate(meta=META, contact_id="c-2", matched_fields=["order"], channel="app")
+    offered = {"offer_id": "offer-1", "options": [{"option_id": "refund"}]}
+    complaint.observe(meta=META, contract={"type": "RemedyOptionsOffered", "payload": offered})
+    complaint.act(meta=META, action="accept", offer_id="offer-1", option_id="refund")
+    pairs = published("intake", complaint.collect_events())
+    assert types(pairs) == [
+        "ComplaintReceived",
+        "NuisanceFlagged",
+        "GroupComplaintLinked",
+        "ComplaintDetailsConfirmed",
+        "DuplicateLinked",
+        None,  # UpstreamObserved: intake's own record of the status feed
+        "ConsumerActed",
+    ]
+    contract = pairs[0][1]
+    assert contract is not None
+    assert contract.payload == {
+        "channel": "phone",
+        "subject_ref": "subject-1",
+        "product": {"category": "microwave", "model": None, "serial": None},
+        "order": {"purchase_date": None, "price_fen": 30_000, "merchant": None, "order_ref": None},
+        "description": "加热不了",
+        "demands": [{"kind": "refund", "amount_fen": None}],
+        "attachments": [],
+        "media_exposure": False,
+        "injury": False,
+        "regulator": None,
+        "group_id": None,
+        "nuisance": False,
+    }, "the envelope's originator_topic no longer leaks into the payload"
+
+
+def test_routing_publishes_its_decisions_and_keeps_its_recorded_inputs() -> None:
+    case = RoutingCase(id=COMPLAINT_ID, meta=META, received={"type": "ComplaintReceived"})
+    case.classify(
+        meta=META, category="quality", dimension="product", well_founded=True, reasons=["x"]
+    )
+    case.assess(meta=META, severity="high", factors=["injury"])
+    case.assign(meta=META, team="quality", handler_id="h-1", authority_fen=50_000)
+    case.record_input(meta=META, contract={"type": "ComplaintWithdrawn"})
+    pairs = published("routing", case.collect_events())
+    assert types(pairs) == [
+        None,
+        "ComplaintClassified",
+        "SeverityAssessed",
+        "HandlerAssigned",
+        None,
+    ]
+    assert [name for name, contract in pairs if contract is None] == ["CaseOpened", "InputRecorded"]
+    assigned = pairs[3][1]
+    assert assigned is not None
+    assert assigned.payload == {"team": "quality", "handler_id": "h-1", "authority_fen": 50_000}
+
+
+def test_compensation_publishes_apology_offer_and_answers_but_not_refusals() -> None:
+    case = CompensationCase(id=COMPLAINT_ID, meta=META)
+    case.record_input(meta=META, contract={"type": "ComplaintReceived", "payload": {}})
+    case.apologise(meta=META, handler_id="h-1", message="sorry")
+    option = {"option_id": "refund", "kind": "refund", "amount_fen": 100, "description": "d"}
+    case.offer_remedies(meta=META, offer_id="offer-1", options=[option])
+    case.accept(meta=META, offer_id="offer-1", option_id="refund", kind="refund", amount_fen=100)
+    case.refuse_action(meta=META, offer_id="offer-1", reason="offer-1 is accepted")
+    pairs = published("compensation", case.collect_events())
+    assert types(pairs) == [
+        None,
+        None,
+        "ApologyIssued",
+        "RemedyOptionsOffered",
+        "OfferAccepted",
+        None,
+    ]
+    offer = pairs[3][1]
+    assert offer is not None
+    assert offer.payload == {"offer_id": "offer-1", "options": [option]}
+
+
+def scheduled_case() -> FollowupCase:
+    case = FollowupCase(id=COMPLAINT_ID, meta=META)
+    case.open_followup(meta=META, acknowledge_by="2026-03-03T10:00:00+00:00", plan_by="p")
+    case.schedule_revisit(
+        meta=META,
+        revisit_id="revisit-1",
+        due_date="2026-03-09",
+        channel="phone",
+        calendar_covered=True,
+        offer_id="offer-1",
+    )
+    return case
+
+
+def test_followup_publishes_its_case_and_revisits_each_at_its_own_version() -> None:
+    pairs = published("followup", scheduled_case().collect_events())
+    assert types(pairs) == [None, "FollowupCaseOpened", "RevisitScheduled"]
+    opened, revisit = pairs[1][1], pairs[2][1]
+    assert opened is not None
+    assert revisit is not None
+    assert (opened.schema_version, revisit.schema_version) == ("1.0", "1.1")
+    assert revisit.payload == {
+        "revisit_id": "revisit-1",
+        "due_date": "2026-03-09",
+        "channel": "phone",
+        "calendar_covered": True,
+        "offer_id": "offer-1",
+    }
+
+
+# --- a field added to a stored event is not published by accident -----------------------------
+
+
+def with_field(stored: Any, name: str, value: Any) -> Any:
+    """The stored event as a later version of its class would record it: one more field."""
+    extended = copy.copy(stored)
+    object.__setattr__(extended, "__dict__", {**vars(stored), name: value})
+    return extended
+
+
+@pytest.mark.parametrize(
+    ("service", "events", "index"),
+    [
+        ("intake", lambda: received_complaint().collect_events(), 0),
+        ("followup", lambda: scheduled_case().collect_events(), 2),
+    ],
+    ids=["ComplaintReceived", "RevisitScheduled"],
+)
+def test_a_field_added_to_a_stored_event_is_not_published_until_its_table_says_so(
+    service: str, events: Any, index: int
+) -> None:
+    app = publisher(service)
+    stored = events()[index]
+    before = app.to_contract(stored)
+    after = app.to_contract(with_field(stored, "handler_notes", "consumer sounded upset"))
+    assert before is not None
+    assert after is not None
+    assert after.payload == before.payload
+    assert "handler_notes" not in after.payload
+    assert after.schema_version == before.schema_version
+
+
+def test_the_table_decides_which_stored_fields_are_published() -> None:
+    stored = with_field(scheduled_case().collect_events()[2], "handler_notes", "upset")
+    chosen = publish(
+        FollowupCase,
+        "RevisitScheduled",
+        followup_contracts.RevisitScheduled,
+        copied("revisit_id", "due_date", "channel", "calendar_covered", "handler_notes"),
+    )
+    assert chosen.payload(stored)["handler_notes"] == "upset"
+    assert "offer_id" not in chosen.payload(stored), "only the named fields are copied"
+
+
+# --- the outbox source -----------------------------------------------------------------------
+
+
+def test_the_outbox_source_yields_only_declared_events_in_log_order() -> None:
+    app = publisher("followup")
+    app.save(scheduled_case())
+    page = list(app.contracts_since(1, 10))
+    assert [nid for nid, _ in page] == [1, 2, 3]
+    assert [None if c is None else c.type for _, c in page] == [
+        None,
+        "FollowupCaseOpened",
+        "RevisitScheduled",
+    ]
+
+
+def test_an_event_stored_under_a_renamed_topic_is_still_published() -> None:
+    """Stored topics may be renamed with an old-topic registration; old rows still publish."""
+    app = publisher("followup")
+    revisit = scheduled_case().collect_events()[2]
+    old_topic = "followup.Case.RevisitBooked"  # the name it had once
+    register_topic(old_topic, type(revisit))
+    row = app.mapper.to_stored_event(revisit)
+    app.recorder.insert_events([StoredEvent(row.originator_id, 1, old_topic, row.state)])
+    ((_, contract),) = list(app.contracts_since(1, 10))
+    assert contract is not None
+    assert contract.type == "RevisitScheduled"
