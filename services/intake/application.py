@@ -59,8 +59,9 @@ class IntakeApplication(Regulators, BrandsAndKeys, Sources, WebhookUseCases):
     service = "intake"
     name = "intake"
     publications = PUBLICATIONS
-    # Index aggregates that grow with traffic load from a snapshot plus a few events.
+    # The complaint list and the webhook delivery log: tables written with the events.
     read_model_tables: ClassVar[tuple[Table, ...]] = (COMPLAINTS, *DELIVERY_TABLES)
+    # Index aggregates that grow with traffic load from a snapshot plus a few events.
     snapshotting_intervals: ClassVar[dict[Any, int]] = {
         ComplaintGroup: 100,
         MerchantFile: 100,
