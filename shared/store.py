@@ -47,6 +47,7 @@ from shared.inputs import (
     input_clock,
 )
 from shared.publishing import Publication
+from shared.readmodels import ReadModelApplication
 
 log = logging.getLogger("aftersales.store")
 EVENT_NAMESPACE = uuid5(NAMESPACE_URL, "https://aftersales.example/events")
@@ -123,8 +124,11 @@ CommandHandler = Callable[[ReceivedCommand, ProcessingEvent[UUID]], Any]
 TimerHandler = Callable[[datetime, ProcessingEvent[UUID]], None]
 
 
-class ServiceApplication(EventSourcedProjection[UUID]):
-    """Base application of every service: inputs recorded, upstream processing, outbox source."""
+class ServiceApplication(ReadModelApplication, EventSourcedProjection[UUID]):
+    """Base application of every service: inputs recorded, upstream processing, outbox source.
+
+    Its read models are tables in the same store, written with its events (`readmodels`).
+    """
 
     service: ClassVar[str] = ""
     # Stored topic -> how it is published (services/<name>/published.py); others are internal.

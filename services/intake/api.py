@@ -136,7 +136,7 @@ async def list_complaints(
     """The brand's complaints, oldest first, a page at a time."""
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    rows = app.index.page(brand, status, since, cursor, limit + 1, queue)
+    rows = await asyncio.to_thread(app.index.page, brand, status, since, cursor, limit + 1, queue)
     more = len(rows) > limit
     rows = rows[:limit]
     items = [complaint_row_view(r) for r in rows]
@@ -185,7 +185,8 @@ async def post_confirmation(
 async def get_group(group_id: UUID, brand: BrandId, app: App) -> dict[str, Any]:
     """A group complaint: many consumers against one merchant, its members and count."""
     group = await asyncio.to_thread(app.group, brand, group_id)
-    return group_view(group, app.index.members(group.brand_id, str(group.id)))
+    members = await asyncio.to_thread(app.index.members, group.brand_id, str(group.id))
+    return group_view(group, members)
 
 
 @router.get("/complaints/{complaint_id}/history", responses=error_responses(401, 404))

@@ -17,15 +17,24 @@ from eventsourcing.application import ProcessingEvent
 from eventsourcing.utils import EnvType
 
 from services.intake.brands import BrandsAndKeys
-from services.intake.complaint_index import InMemoryComplaintIndex
+from services.intake.complaint_index import (
+    COMPLAINTS,
+    TableComplaintIndex,
+    backfill_complaints,
+    complaint_row,
+)
 from services.intake.domain import Complaint, ComplaintGroup, ConsumerFile, MerchantFile
 from services.intake.policies import DuplicatePolicy
 from services.intake.published import PUBLICATIONS
 from services.intake.regulators import Regulators
 from services.intake.sources import Sources
 from services.intake.vault import Vault, key_store_for
+from services.intake.webhooks.delivery_log import TABLES as DELIVERY_TABLES
+from services.intake.webhooks.delivery_log import backfill_deliveries, delivery_writes
+from services.intake.webhooks.domain import WebhookDelivery
 from services.intake.webhooks.service import WebhookUseCases
 from shared.contracts import ContractEvent
+from shared.readmodels import RowWrite, Table
 from shared.security import PiiCipher
 from shared.store import EventMeta
 
@@ -50,6 +59,8 @@ class IntakeApplication(Regulators, BrandsAndKeys, Sources, WebhookUseCases):
     service = "intake"
     name = "intake"
     publications = PUBLICATIONS
+    # The complaint list and the webhook delivery log: tables written with the events.
+    read_model_tables: ClassVar[tuple[Table, ...]] = (COMPLAINTS, *DELIVERY_TABLES)
     # Index aggregates that grow with traffic load from a snapshot plus a few events.
     snapshotting_intervals: ClassVar[dict[Any, int]] = {
         ComplaintGroup: 100,
@@ -65,9 +76,10 @@ class IntakeApplication(Regulators, BrandsAndKeys, Sources, WebhookUseCases):
         self.vault = Vault(self.cipher, index_key, self.keys)
         window_days = int(self.env.get("AFTERSALES_DUPLICATE_WINDOW_DAYS") or 30)
         self.duplicate_policy = DuplicatePolicy(window=timedelta(days=window_days))
-        index = InMemoryComplaintIndex()
-        index.rebuild(self)
-        self.index = index
+        self.index = TableComplaintIndex(self.read_models)
+        # Stores written before the lists were tables: fill them once from the log.
+        backfill_complaints(self)
+        backfill_deliveries(self)
 
     def close(self) -> None:
         self.keys.close()
@@ -88,16 +100,15 @@ class IntakeApplication(Regulators, BrandsAndKeys, Sources, WebhookUseCases):
         )
         processing.collect_events(complaint)
 
-    def notify(self, new_events: list[Any]) -> None:
-        """Keep the complaint index up to date with every complaint this process saves."""
-        super().notify(new_events)
-        touched = {
-            e.originator_id for e in new_events if type(e).__qualname__.startswith("Complaint.")
-        }
-        for complaint_id in touched:
-            complaint = self.get_or_none(complaint_id)
-            if isinstance(complaint, Complaint):
-                self.index.apply(complaint)
+    def read_model_writes(self, processing_event: ProcessingEvent[Any]) -> list[RowWrite]:
+        """Every complaint and webhook delivery saved updates its rows, in the same transaction."""
+        writes: list[RowWrite] = []
+        for aggregate in processing_event.aggregates.values():
+            if isinstance(aggregate, Complaint):
+                writes.append(complaint_row(aggregate))
+            elif isinstance(aggregate, WebhookDelivery):
+                writes += delivery_writes(aggregate, processing_event.events)
+        return writes
 
 
 def _key32(secret: str) -> bytes:

@@ -103,18 +103,13 @@ async def get_deliveries(
     app: App,
     request: Request,
     status: DeliveryStatus | None = None,
-    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> DeliveryPage:
     """The brand's deliveries, oldest first, each with its attempts and what comes next."""
     deliveries = delivery_log(runtime_of(request))
-    await asyncio.to_thread(deliveries.catch_up, app)
-    rows = deliveries.page(brand, status, int(cursor or 0), limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return DeliveryPage(
-        items=[r.view for r in rows], next_cursor=str(rows[-1].position) if more else None
-    )
+    items, next_cursor = await asyncio.to_thread(deliveries.page, brand, status, cursor, limit)
+    return DeliveryPage(items=items, next_cursor=next_cursor)
 
 
 @router.delete("/{subscription_id}", status_code=204, responses=error_responses(401, 404, 422))

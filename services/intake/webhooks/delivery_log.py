@@ -1,34 +1,84 @@
 """The webhook delivery log (read model): every delivery with its attempts, and what is due.
 
-`DeliveryLog` is what the worker and the API use; `InMemoryDeliveryLog` keeps it in
-memory, caught up from the store's delivery events.
+Two tables in intake's own store, written in the transaction that records the delivery's
+events: `webhook_deliveries` (one row per delivery, leased to one worker at a time while
+it is attempted) and `webhook_attempts`. Every intake process on one database sees the
+same log, and a due delivery is handed to one worker only.
 """
 
 from __future__ import annotations
 
-import heapq
-import threading
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from services.intake.errors import IntakeError
+from services.intake.webhooks.domain import WebhookDelivery
+from shared.errors import BadRequest
+from shared.readmodels import (
+    Cmp,
+    Column,
+    Index,
+    InvalidCursor,
+    PageQuery,
+    ReadModelRecorder,
+    RowWrite,
+    Table,
+    Upsert,
+    lease_columns,
+)
 from shared.service import Runtime
 from shared.store import ServiceApplication, event_type_of
 
-DELIVERY_TOPICS = [
-    f"intake.WebhookDelivery.{name}"
-    for name in (
-        "WebhookDeliveryScheduled",
-        "WebhookDeliveryAttempted",
-        "WebhookDelivered",
-        "WebhookRetryScheduled",
-        "WebhookDeliveryAbandoned",
-    )
-]
 DeliveryStatus = Literal["pending", "delivered", "abandoned"]
+DELIVERIES = Table(
+    "webhook_deliveries",
+    (
+        Column("delivery_id", "text", nullable=False),
+        Column("brand_id", "text", nullable=False),
+        Column("subscription_id", "text", nullable=False),
+        Column("event_id", "text", nullable=False),
+        Column("event_type", "text", nullable=False),
+        Column("status", "text", nullable=False),
+        Column("attempts", "integer", nullable=False),
+        Column("last_status_code", "integer"),
+        Column("last_error", "text"),
+        Column("next_attempt_at", "timestamp"),
+        # When a worker may take it (epoch seconds); None once delivered or abandoned.
+        Column("due_at", "real"),
+        Column("scheduled_at", "timestamp", nullable=False),
+        Column("updated_at", "timestamp", nullable=False),
+        Column("abandoned_reason", "text"),
+        *lease_columns(),
+    ),
+    primary_key=("delivery_id",),
+    indexes=(
+        Index(("brand_id", "scheduled_at", "delivery_id")),
+        Index(("brand_id", "status", "scheduled_at", "delivery_id")),
+        Index(("due_at",)),
+    ),
+)
+ATTEMPTS = Table(
+    "webhook_attempts",
+    (
+        Column("delivery_id", "text", nullable=False),
+        Column("attempt", "integer", nullable=False),
+        Column("attempted_at", "timestamp", nullable=False),
+        Column("status_code", "integer"),
+        Column("error", "text"),
+    ),
+    primary_key=("delivery_id", "attempt"),
+)
+TABLES = (DELIVERIES, ATTEMPTS)
+ORDER = ("scheduled_at", "delivery_id")
+LEASE_S = 60.0  # longer than a request's timeout plus recording it
+
+
+class InvalidDeliveryCursor(BadRequest, IntakeError):
+    """The deliveries cursor was not handed out by this listing."""
 
 
 class AttemptView(BaseModel):
@@ -54,160 +104,140 @@ class DeliveryView(BaseModel):
     history: list[AttemptView]
 
 
-@dataclass
-class DeliveryRow:
-    position: int
-    view: DeliveryView
-    brand_id: str
-
-
-
-
-class DeliveryLog(Protocol):
-    """Deliveries by brand for the API, and the due-queue the worker takes from."""
-
-    def catch_up(self, app: ServiceApplication) -> None:
-        """Apply delivery events recorded since the last call (blocking: use a thread)."""
-
-    def take_due(self, now: datetime, limit: int) -> list[UUID]:
-        """Up to `limit` pending deliveries due by `now`, marked in flight."""
-
-    def release(self, delivery_id: UUID, retry_at: datetime | None = None) -> None:
-        """The attempt is over: queue what comes next (`retry_at` if it went unrecorded)."""
-
-    def seconds_until_due(self, now: datetime) -> float | None:
-        """How long until the next delivery is due; None when nothing is queued."""
-
-    def page(
-        self, brand_id: str, status: DeliveryStatus | None, after: int, limit: int
-    ) -> list[DeliveryRow]:
-        """A brand's deliveries after position `after`, oldest first."""
-
-
-@dataclass
-class InMemoryDeliveryLog:
-    """Every delivery with its attempts, plus the due-queue, in memory (rebuilt at start)."""
-
-    rows: dict[UUID, DeliveryRow] = field(default_factory=dict)
-    position: int = 0
-    due: list[tuple[datetime, UUID]] = field(default_factory=list)
-    in_flight: set[UUID] = field(default_factory=set)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def catch_up(self, app: ServiceApplication, page_size: int = 500) -> None:
-        """Apply delivery events recorded since the last call (blocking: use a thread)."""
-        with self.lock:
-            while True:
-                page = app.recorder.select_notifications(
-                    self.position + 1, page_size, topics=DELIVERY_TOPICS
-                )
-                for notification in page:
-                    self._apply(app.mapper.to_domain_event(notification), notification.id)
-                    self.position = notification.id
-                if len(page) < page_size:
-                    return
-
-    def _apply(self, stored: Any, position: int) -> None:
-        kind = event_type_of(stored)
-        if kind == "WebhookDeliveryScheduled":
-            self._scheduled(stored, position)
-            return
-        row = self.rows[stored.originator_id]
-        view = row.view
-        view.updated_at = stored.timestamp
+def delivery_writes(delivery: WebhookDelivery, new_events: Sequence[Any]) -> list[RowWrite]:
+    """The rows a delivery's new events change: its log row and one row per attempt."""
+    row: dict[str, Any] = {
+        "delivery_id": str(delivery.id),
+        "brand_id": delivery.brand_id,
+        "subscription_id": delivery.subscription_id,
+        "event_id": delivery.event_id,
+        "event_type": delivery.event_type,
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "next_attempt_at": delivery.next_attempt_at,
+        "due_at": _due(delivery),
+        "scheduled_at": delivery.created_on,
+        "updated_at": delivery.modified_on,
+    }
+    attempts: list[RowWrite] = []
+    for event in new_events:
+        if event.originator_id != delivery.id:
+            continue
+        kind = event_type_of(event)
         if kind == "WebhookDeliveryAttempted":
-            view.attempts = stored.attempt
-            view.last_status_code = stored.status_code
-            view.last_error = stored.error
-            view.next_attempt_at = None
-            view.history.append(
-                AttemptView(
-                    attempt=stored.attempt,
-                    attempted_at=stored.attempted_at,
-                    status_code=stored.status_code,
-                    error=stored.error,
+            row["last_status_code"] = event.status_code
+            row["last_error"] = event.error
+            attempts.append(
+                Upsert(  # idempotent, so that a backfill may meet rows already there
+                    ATTEMPTS.name,
+                    {
+                        "delivery_id": str(delivery.id),
+                        "attempt": event.attempt,
+                        "attempted_at": event.attempted_at,
+                        "status_code": event.status_code,
+                        "error": event.error,
+                    },
                 )
             )
-        elif kind == "WebhookRetryScheduled":
-            self._reschedule(row, stored.next_attempt_at)
-        elif kind == "WebhookDelivered":
-            view.status = "delivered"
         elif kind == "WebhookDeliveryAbandoned":
-            view.status = "abandoned"
-            view.abandoned_reason = stored.reason
+            row["abandoned_reason"] = event.reason
+    return [Upsert(DELIVERIES.name, row), *attempts]
 
-    def _scheduled(self, stored: Any, position: int) -> None:
-        view = DeliveryView(
-            delivery_id=stored.originator_id,
-            subscription_id=UUID(stored.subscription_id),
-            event_id=UUID(stored.event_id),
-            event_type=stored.event_type,
-            status="pending",
-            attempts=0,
-            last_status_code=None,
-            last_error=None,
-            next_attempt_at=None,
-            scheduled_at=stored.timestamp,
-            updated_at=stored.timestamp,
-            history=[],
+
+def backfill_deliveries(app: ServiceApplication, page_size: int = 500) -> int:
+    """Fill an empty delivery log from the log (a store written before the tables existed)."""
+    store = app.read_models
+    if store.select_rows(DELIVERIES.name, {}, limit=1):
+        return 0
+    filled, start = 0, 1
+    while True:
+        found = app.recorder.select_notifications(
+            start, page_size, topics=["intake.WebhookDelivery.WebhookDeliveryScheduled"]
         )
-        row = DeliveryRow(position, view, stored.meta.brand_id)
-        self.rows[view.delivery_id] = row
-        self._reschedule(row, stored.due_at)
+        for notification in found:
+            delivery: object = app.get_or_none(UUID(str(notification.originator_id)))
+            if isinstance(delivery, WebhookDelivery):
+                events = list(app.events.get(delivery.id))
+                store.write(delivery_writes(delivery, events))
+                filled += 1
+        if len(found) < page_size:
+            return filled
+        start = found[-1].id + 1
 
-    def _reschedule(self, row: DeliveryRow, at: datetime) -> None:
-        row.view.next_attempt_at = at
-        heapq.heappush(self.due, (at, row.view.delivery_id))
 
-    def take_due(self, now: datetime, limit: int) -> list[UUID]:
-        """Up to `limit` pending deliveries due by `now`, marked in flight."""
-        taken: list[UUID] = []
-        with self.lock:
-            while self.due and self.due[0][0] <= now and len(taken) < limit:
-                at, delivery_id = heapq.heappop(self.due)
-                view = self.rows[delivery_id].view
-                current = view.status == "pending" and view.next_attempt_at == at
-                if current and delivery_id not in self.in_flight:
-                    self.in_flight.add(delivery_id)
-                    taken.append(delivery_id)
-        return taken
+def _due(delivery: WebhookDelivery) -> float | None:
+    if delivery.status != "pending" or delivery.next_attempt_at is None:
+        return None
+    return delivery.next_attempt_at.timestamp()
 
-    def release(self, delivery_id: UUID, retry_at: datetime | None = None) -> None:
-        """The attempt is over: queue what comes next (`retry_at` if it went unrecorded).
 
-        Queued again even if the retry is already queued: `take_due` drops entries of
-        deliveries in flight, and the retry may have been caught up while in flight.
-        """
-        with self.lock:
-            self.in_flight.discard(delivery_id)
-            row = self.rows[delivery_id]
-            next_at = retry_at or row.view.next_attempt_at
-            if row.view.status == "pending" and next_at is not None:
-                self._reschedule(row, next_at)
+class DeliveryLog:
+    """Deliveries by brand for the API, and due deliveries leased to workers (blocking)."""
+
+    def __init__(self, store: ReadModelRecorder) -> None:
+        self.store = store
+
+    def claim_due(self, owner: str, now: datetime, limit: int) -> list[UUID]:
+        """Lease up to `limit` deliveries due by `now` to `owner` (nobody else gets them)."""
+        if limit <= 0:
+            return []
+        rows = self.store.claim(DELIVERIES.name, owner, now.timestamp(), LEASE_S, limit)
+        return [UUID(r["delivery_id"]) for r in rows]
+
+    def release(self, delivery_id: UUID, owner: str, retry_at: datetime | None = None) -> None:
+        """The attempt is over (`retry_at`: it went unrecorded, try again then)."""
+        values = {} if retry_at is None else {"due_at": retry_at.timestamp()}
+        self.store.release(DELIVERIES.name, {"delivery_id": str(delivery_id)}, owner, values)
 
     def seconds_until_due(self, now: datetime) -> float | None:
-        with self.lock:
-            return (self.due[0][0] - now).total_seconds() if self.due else None
+        """How long until the next unleased delivery is due; None when nothing is queued."""
+        rows = self.store.select_rows(
+            DELIVERIES.name,
+            {"due_at": Cmp(">", 0.0), "lease_owner": None},
+            order_by=("due_at",),
+            limit=1,
+        )
+        return rows[0]["due_at"] - now.timestamp() if rows else None
 
     def page(
-        self, brand_id: str, status: DeliveryStatus | None, after: int, limit: int
-    ) -> list[DeliveryRow]:
-        with self.lock:
-            rows = [
-                DeliveryRow(r.position, r.view.model_copy(deep=True), r.brand_id)
-                for r in self.rows.values()
-                if r.brand_id == brand_id
-                and r.position > after
-                and (status is None or r.view.status == status)
-            ]
-        rows.sort(key=lambda r: r.position)
-        return rows[:limit]
+        self, brand_id: str, status: DeliveryStatus | None, cursor: str | None, limit: int
+    ) -> tuple[list[DeliveryView], str | None]:
+        """A brand's deliveries, oldest first, and the cursor of the next page."""
+        where: dict[str, Any] = {"brand_id": brand_id}
+        if status is not None:
+            where["status"] = status
+        try:
+            page = self.store.page(PageQuery(DELIVERIES.name, ORDER, where, cursor, limit))
+        except InvalidCursor as error:
+            raise InvalidDeliveryCursor(str(error)) from None
+        ids = [r["delivery_id"] for r in page.rows]
+        history: dict[str, list[AttemptView]] = {i: [] for i in ids}
+        for attempt in self.store.select_rows(
+            ATTEMPTS.name, {"delivery_id": Cmp("in", ids)}, order_by=("delivery_id", "attempt")
+        ):
+            history[attempt.pop("delivery_id")].append(AttemptView(**attempt))
+        views = [_view(r, history[r["delivery_id"]]) for r in page.rows]
+        return views, page.cursor
 
+
+def _view(row: dict[str, Any], history: list[AttemptView]) -> DeliveryView:
+    return DeliveryView(
+        delivery_id=UUID(row["delivery_id"]),
+        subscription_id=UUID(row["subscription_id"]),
+        event_id=UUID(row["event_id"]),
+        event_type=row["event_type"],
+        status=row["status"],
+        attempts=row["attempts"],
+        last_status_code=row["last_status_code"],
+        last_error=row["last_error"],
+        next_attempt_at=row["next_attempt_at"],
+        scheduled_at=row["scheduled_at"],
+        updated_at=row["updated_at"],
+        abandoned_reason=row["abandoned_reason"],
+        history=history,
+    )
 
 
 def delivery_log(runtime: Runtime) -> DeliveryLog:
-    """The runtime's delivery log, shared by the worker and the API."""
-    found = runtime.extras.get("webhook_delivery_log")
-    if not isinstance(found, InMemoryDeliveryLog):
-        found = runtime.extras["webhook_delivery_log"] = InMemoryDeliveryLog()
-    return found
+    """The delivery log of the runtime's store, shared by the worker and the API."""
+    return DeliveryLog(runtime.application.read_models)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
+import socket
 import time
 from datetime import UTC, datetime, timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
 from opentelemetry.trace import SpanKind
@@ -42,6 +44,8 @@ class DeliveryWorker:
     def __init__(self, app: WebhookUseCases, log: DeliveryLog, base_delay_s: float) -> None:
         self.app = app
         self.log = log
+        # Leases in the store name their holder: one per worker, unique across processes.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid4().hex[:8]}"
         self.policy = BackoffPolicy(base_delay_s=base_delay_s)
         self.wake = asyncio.Event()
         self.in_flight: set[asyncio.Task[None]] = set()
@@ -65,18 +69,19 @@ class DeliveryWorker:
 
     async def _dispatch(self, client: httpx.AsyncClient) -> float:
         """Start what is due; return how long to sleep before looking again."""
+        now = datetime.now(UTC)
+        free = PARALLEL_DELIVERIES - len(self.in_flight)
         try:
-            await asyncio.to_thread(self.log.catch_up, self.app)
+            taken = await asyncio.to_thread(self.log.claim_due, self.owner, now, free)
+            until_due = await asyncio.to_thread(self.log.seconds_until_due, now)
         except Exception:
             log.exception("reading the webhook delivery log failed")
             return 1.0
-        now = datetime.now(UTC)
-        free = PARALLEL_DELIVERIES - len(self.in_flight)
-        for delivery_id in self.log.take_due(now, free):
+        for delivery_id in taken:
             task = asyncio.create_task(self._attempt(client, delivery_id))
             self.in_flight.add(task)
             task.add_done_callback(self._finished)
-        until_due = self.log.seconds_until_due(now)
+        # Another process's new deliveries wake nobody here: look again within a second.
         return 1.0 if until_due is None else min(1.0, max(until_due, 0.005))
 
     def _finished(self, task: asyncio.Task[None]) -> None:
@@ -101,12 +106,13 @@ class DeliveryWorker:
                     random.random(),
                     self.policy,
                 )
-            await asyncio.to_thread(self.log.catch_up, self.app)
         except Exception:
             log.exception("webhook delivery %s could not be attempted or recorded", delivery_id)
             retry_at = datetime.now(UTC) + timedelta(seconds=5)
-        finally:
-            self.log.release(delivery_id, retry_at)
+        try:
+            await asyncio.to_thread(self.log.release, delivery_id, self.owner, retry_at)
+        except Exception:  # the lease runs out by itself
+            log.exception("releasing webhook delivery %s failed", delivery_id)
 
 
 async def post(
