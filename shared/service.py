@@ -21,7 +21,7 @@ from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.bus import Bus
+from shared.bus import Bus, StreamLimits
 from shared.consumer import ConsumerRunner
 from shared.errors import install_problem_handlers, problem_response
 from shared.outbox import OutboxRelay
@@ -75,7 +75,7 @@ class Runtime:
         for job in self.spec.background:
             self.tasks.append(asyncio.create_task(_guard(job(self)), name=job.__name__))
         await asyncio.wait_for(
-            asyncio.gather(*(c.ready.wait() for c in self.consumers)), timeout=30
+            asyncio.gather(*(c.settled.wait() for c in self.consumers)), timeout=30
         )
 
     async def drain(self) -> None:
@@ -192,8 +192,8 @@ def _document_validation_as_problem(app: FastAPI) -> None:
 
 async def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
     application = await asyncio.to_thread(open_application, spec, settings)
-    bus = await Bus.connect(settings.nats_url, f"aftersales-{spec.name}", settings.stream_replicas)
-    await bus.ensure_streams()
+    bus = await Bus.connect(settings.nats_url, f"aftersales-{spec.name}", stream_limits(settings))
+    await bus.ensure_own_streams(spec.name)
     relay = OutboxRelay(application, bus, settings.relay_page_size)
     consumers = [
         ConsumerRunner(
@@ -202,6 +202,16 @@ async def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
         for upstream in spec.upstreams
     ]
     return Runtime(spec, settings, application, bus, relay, consumers)
+
+
+def stream_limits(settings: Settings) -> StreamLimits:
+    return StreamLimits(
+        max_age_s=settings.stream_max_age_s,
+        max_bytes=settings.stream_max_bytes,
+        max_msgs=settings.stream_max_msgs,
+        duplicate_window_s=settings.stream_duplicate_window_s,
+        replicas=settings.stream_replicas,
+    )
 
 
 def ops_router() -> APIRouter:
@@ -254,7 +264,7 @@ def health_router() -> APIRouter:
             checks["store_error"] = type(error).__name__
         checks["relay_lag"] = runtime.relay.lag()
         checks["consumers"] = {
-            c.upstream: {"ready": c.ready.is_set(), "lag": await _lag(c)} for c in runtime.consumers
+            c.upstream: {"ready": c.ready, "lag": await _lag(c)} for c in runtime.consumers
         }
         ok = (
             checks["nats"]

@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     nats_url: str = "nats://127.0.0.1:4222"
     data_dir: Path = Path(".aftersales")
     stream_replicas: int = Field(default=1, ge=1, le=5)
+    # Limits of the streams a service owns (its own and its dead-letter stream).
+    # 0 / -1: unlimited. Consumers report messages discarded before they processed them.
+    stream_max_age_s: float = Field(default=0.0, ge=0)
+    stream_max_bytes: int = Field(default=-1, ge=-1)
+    stream_max_msgs: int = Field(default=-1, ge=-1)
+    stream_duplicate_window_s: float = Field(default=300.0, ge=120, le=86_400)
     # How many deliveries of one message before it goes to the dead-letter subject.
     max_deliveries: int = Field(default=5, ge=1, le=100)
     relay_page_size: int = Field(default=500, ge=1, le=500)
