@@ -16,7 +16,6 @@ import time
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlparse
 
 import nats
@@ -204,24 +203,45 @@ class Bus:
         """Publish in order and wait for every ack.
 
         The Msg-Id `<service>-<notification id>` makes a re-publish after a crash a no-op.
-        When the target stream changes inside a batch, what was sent before is acked
-        first: a later notification in one stream then proves the earlier ones stored,
-        which is what the relay's resume relies on.
+        Each run of messages to one stream is acked before the next run is sent: a later
+        notification in one stream then proves the earlier ones stored, which is what the
+        relay's resume relies on.
         """
-        futures: list[asyncio.Future[Any]] = []
-        previous = None
+        run: list[Outgoing] = []
         for message in messages:
-            if previous is not None and message.stream != previous and futures:
-                await asyncio.wait_for(asyncio.gather(*futures), timeout=ack_s)
-                futures = []
-            previous = message.stream
-            futures.append(
-                await self.js.publish_async(
-                    message.subject, message.data, stream=message.stream, headers=message.headers
-                )
-            )
-        if futures:
+            if run and message.stream != run[0].stream:
+                await self._publish_run(run, ack_s)
+                run = []
+            run.append(message)
+        if run:
+            await self._publish_run(run, ack_s)
+
+    async def _publish_run(self, run: Sequence[Outgoing], ack_s: float) -> None:
+        if len(run) == 1:  # a lone message: a plain publish raises the server's reason
+            await self._publish_one(run[0], ack_s)
+            return
+        futures = [
+            await self.js.publish_async(m.subject, m.data, stream=m.stream, headers=m.headers)
+            for m in run
+        ]
+        try:
             await asyncio.wait_for(asyncio.gather(*futures), timeout=ack_s)
+        except TimeoutError:
+            # A refused async publish only reaches the error callback: ask again for the
+            # first unacked message, synchronously, so the error names the reason.
+            pending = [m for m, f in zip(run, futures, strict=True) if not f.done()]
+            if pending:
+                await self._publish_one(pending[0], ack_s)
+            raise
+
+    async def _publish_one(self, message: Outgoing, ack_s: float) -> None:
+        await self.js.publish(
+            message.subject,
+            message.data,
+            timeout=ack_s,
+            stream=message.stream,
+            headers=message.headers,
+        )
 
     async def last_notification_id(self, stream: str) -> int:
         """The notification id of the last message a service published (0 if none)."""

@@ -42,6 +42,15 @@ RETRY_SLEEP_MAX = 5.0
 DEAD_LETTER_TOPIC = "shared.DeadLetter.MessageDeadLettered"
 
 
+class UnpublishableNotification(Exception):
+    """A stored event that cannot become a message (e.g. it breaks its contract)."""
+
+    def __init__(self, notification_id: int, error: Exception) -> None:
+        super().__init__(f"notification {notification_id}: {error!r}")
+        self.notification_id = notification_id
+        self.error = error
+
+
 class OutboxRelay:
     """Publishes every notification of one application, in order, at least once."""
 
@@ -89,9 +98,11 @@ class OutboxRelay:
             except Exception as error:
                 await self._failed(error)
                 await self._sleep(stop, min(IDLE_SLEEP_MAX * 2**self.failures, RETRY_SLEEP_MAX))
-                await self.resume()  # what did the server store before the failure?
+                if not isinstance(error, UnpublishableNotification):
+                    await self.resume()  # what did the server store before the failure?
                 continue
-            self.failures, self.stuck = 0, None
+            if self.stuck and self.position >= self.stuck["notification_id"]:
+                self.failures, self.stuck = 0, None
             if moved:
                 idle = IDLE_SLEEP_MIN
                 continue
@@ -101,6 +112,8 @@ class OutboxRelay:
     async def _failed(self, error: Exception) -> None:
         self.failures += 1
         notification = self.position + 1
+        if isinstance(error, UnpublishableNotification):
+            notification, error = error.notification_id, error.error
         self.stuck = {
             "notification_id": notification,
             "error": f"{type(error).__name__}: {error}"[:500],
@@ -144,8 +157,6 @@ class OutboxRelay:
             messages, last = await asyncio.to_thread(self._read_page, start, self.page_size)
         except Exception:
             messages, last = await asyncio.to_thread(self._read_until_failure, start)
-            if not last:
-                raise
         if not last:
             return False
         if messages:
@@ -161,9 +172,9 @@ class OutboxRelay:
         for notification_id in range(start, start + self.page_size):
             try:
                 messages, read = self._read_page(notification_id, 1)
-            except Exception:
+            except Exception as error:
                 if not last:
-                    raise
+                    raise UnpublishableNotification(notification_id, error) from error
                 break
             if not read:
                 break
