@@ -36,6 +36,10 @@ from shared.contracts import STREAMS
 
 log = logging.getLogger("aftersales.bus")
 DUPLICATE_WINDOW_S = 300.0
+# Before streams had owners one shared stream took every dead letter on `dlq.>`; its
+# subjects would overlap the per-service ones, so it is moved aside (its messages kept).
+LEGACY_DEAD_LETTER_STREAM = "DEADLETTER"
+LEGACY_DEAD_LETTER_SUBJECTS = ["deadletter-legacy.>"]
 HEADER_EVENT_TYPE = "Aftersales-Event-Type"
 HEADER_SCHEMA = "Aftersales-Schema-Version"
 HEADER_NOTIFICATION = "Aftersales-Notification-Id"
@@ -155,7 +159,27 @@ class Bus:
     async def ensure_own_streams(self, service: str) -> None:
         """Create or update the streams `service` owns: its own and its dead-letter stream."""
         await self._ensure(STREAMS[service], [f"{service}.>"])
+        await self._retire_legacy_dead_letters()
         await self._ensure(dead_letter_stream(service), [f"dlq.{service}.>"])
+
+    async def _retire_legacy_dead_letters(self) -> None:
+        """Move the old shared DEADLETTER stream off `dlq.>`; nothing of it is deleted
+        (each service's store also holds its dead letters, listed by /ops/dead-letters)."""
+        try:
+            info = await self.js.stream_info(LEGACY_DEAD_LETTER_STREAM)
+        except NotFoundError:
+            return
+        if list(info.config.subjects or []) == LEGACY_DEAD_LETTER_SUBJECTS:
+            return
+        log.warning(
+            "the shared stream %s is retired: its subjects move to %s, its %s messages stay",
+            LEGACY_DEAD_LETTER_STREAM,
+            LEGACY_DEAD_LETTER_SUBJECTS[0],
+            info.state.messages,
+        )
+        info.config.subjects = LEGACY_DEAD_LETTER_SUBJECTS
+        with suppress(NotFoundError):  # another service retired it meanwhile
+            await self.js.update_stream(info.config)
 
     async def stream_exists(self, name: str) -> bool:
         try:
