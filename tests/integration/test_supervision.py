@@ -13,6 +13,9 @@ from eventsourcing.domain import Aggregate, event
 from nats.js.api import DiscardPolicy
 
 from shared.bus import dead_letter_stream
+from shared.contracts import routing as routing_contracts
+from shared.publishing import copied
+from shared.publishing import publish as declare_published
 from shared.settings import Settings
 from shared.store import EventMeta
 from tests.integration.test_consumer import publish, received, routing_events, upstream_streams
@@ -94,6 +97,14 @@ async def test_a_stored_event_that_breaks_its_contract_stops_the_relay_there(
     routing: RunningService = await service("routing")
     await upstream_streams(routing, "intake")
     app = routing.runtime.application
+    # Declared published as routing's SeverityAssessed, so the relay must validate it.
+    probe_publication = declare_published(
+        Probe, "SeverityAssessed", routing_contracts.SeverityAssessed, copied("nonsense")
+    )
+    app.publications = {  # type: ignore[misc]
+        **app.publications,
+        probe_publication.stored_topic: probe_publication,
+    }
     probe = Probe(EventMeta("acme", uuid.uuid4().hex))
     probe.assess(EventMeta("acme", uuid.uuid4().hex), "not a severity")
     app.save(probe)
