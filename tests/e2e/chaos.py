@@ -54,6 +54,7 @@ class LoadResult:
     retries: int = 0
     seconds: float = 0.0
     last_ack: float = 0.0  # monotonic time of the latest acknowledgement
+    posting_seconds: float = 0.0  # until the last complaint was acknowledged
 
 
 @dataclass
@@ -226,6 +227,7 @@ async def run_load(
 
     await asyncio.gather(*(client_loop() for _ in range(clients)))
     result.seconds = time.monotonic() - started
+    result.posting_seconds = max(result.last_ack - started, 0.0)
     return result
 
 
@@ -365,5 +367,23 @@ async def _stream_sizes(platform: Platform) -> dict[str, int]:
     try:
         js = nc.jetstream(timeout=5)
         return {s: int((await js.stream_info(s)).state.last_seq) for s in STREAMS}
+    finally:
+        await nc.close()
+
+
+async def wait_for_in_flight(nats_url: str, service: str, bound_s: float) -> int:
+    """Wait (≤ bound_s) until one of `service`'s durable consumers holds delivered, unacked
+    messages — the dangerous moment to die — and return how many (0 if none showed)."""
+    nc = await nats.connect(nats_url, max_reconnect_attempts=2)
+    try:
+        js = nc.jetstream(timeout=2)
+        deadline = time.monotonic() + bound_s
+        while time.monotonic() < deadline:
+            for stream in STREAMS:
+                for info in await js.consumers_info(stream):
+                    if info.name.startswith(f"{service}-") and info.num_ack_pending:
+                        return int(info.num_ack_pending)
+            await asyncio.sleep(0.002)
+        return 0
     finally:
         await nc.close()

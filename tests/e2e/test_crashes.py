@@ -31,6 +31,7 @@ from tests.e2e.chaos import (
     read_streams,
     run_load,
     verdict,
+    wait_for_in_flight,
     wait_quiescent,
 )
 from tests.servers import NatsServer
@@ -39,6 +40,7 @@ COMPLAINTS = 1000
 CLIENTS = 8
 TARGETS = ("intake", "routing", "compensation", "followup", "nats-server")
 QUIESCENCE_BOUND_S = 60.0
+IN_FLIGHT_WAIT_S = 3.0
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -55,9 +57,18 @@ def test_kill_9_under_load_loses_nothing_and_duplicates_nothing(
     print(f"\n{target}: seed {seed}, kill -9 after {kill_at} acknowledged, down {down_for} s")
     brand = brand_headers(platform, "chaos")
     crashes: list[asyncio.Task[float]] = []
+    in_flight: list[int] = []
 
     async def crash() -> float:
-        """SIGKILL the target, wait, start it again; seconds until it is ready."""
+        """SIGKILL the target, wait, start it again; seconds until it is ready.
+
+        A service dies, if it comes within IN_FLIGHT_WAIT_S, while one of its consumers
+        holds delivered, unacked messages: the moment that loses them if anything does.
+        """
+        if target != "nats-server":
+            in_flight.append(
+                await wait_for_in_flight(fresh_nats_server.url, target, IN_FLIGHT_WAIT_S)
+            )
         started = time.monotonic()
         if target == "nats-server":
             fresh_nats_server.kill()
@@ -97,11 +108,12 @@ def test_kill_9_under_load_loses_nothing_and_duplicates_nothing(
     stale = asyncio.run(_intake_statuses_behind(platform, brand, load))
     figures = (
         f"kill -9 {target:<12} complaints {len(load.acknowledged)}, accepted "
-        f"{len(load.accepted)}, kills 1 (after {kill_at}, down {down_for} s, back in "
-        f"{outage:.1f} s), lost {sum(map(len, lost.values()))}"
+        f"{len(load.accepted)}, kills 1 (after {kill_at}, unacked in hand {in_flight or '-'}, "
+        f"down {down_for} s, back in {outage:.1f} s), lost {len(set().union(*lost.values()))}"
         f" {({t: len(ids) for t, ids in lost.items()})}, duplicated {len(duplicated)}, "
         f"intake status behind {len(stale)}, never offered {len(load.never_offered)}, "
-        f"dead letters {counts.messages.get('DEADLETTER', 0)}, load {load.seconds:.0f} s, "
+        f"dead letters {counts.messages.get('DEADLETTER', 0)}, "
+        f"load {load.posting_seconds:.0f}/{load.seconds:.0f} s, "
         f"client retries {load.retries}, quiescent {quiescent} in {waited:.0f} s"
     )
     print(figures)
@@ -214,9 +226,7 @@ async def _ack_pending(nats_url: str, stream: str, service: str) -> int:
         deadline = time.monotonic() + 15
         while True:
             info = await js.consumer_info(stream, f"{service}-from-{stream.lower()}")
-            if info.num_ack_pending and not info.num_pending:
-                return int(info.num_ack_pending)
-            if time.monotonic() > deadline:
+            if info.num_ack_pending or time.monotonic() > deadline:
                 return int(info.num_ack_pending or 0)
             await asyncio.sleep(0.1)
     finally:
