@@ -54,6 +54,7 @@ class LoadResult:
     retries: int = 0
     seconds: float = 0.0
     last_ack: float = 0.0  # monotonic time of the latest acknowledgement
+    last_progress: float = 0.0  # ... of the latest acknowledgement or offer seen
     posting_seconds: float = 0.0  # until the last complaint was acknowledged
 
 
@@ -132,19 +133,23 @@ async def run_load(
     tag: str,
     on_posted: Callable[[int], Awaitable[None]] | None = None,
     post_budget_s: float = 150.0,
-    offer_wait_s: float = 40.0,
+    offer_wait_s: float = 20.0,
+    budget_s: float = 240.0,
 ) -> LoadResult:
     """Post `complaints` from `clients` concurrent clients; accept a seeded half of them.
 
     `on_posted(count)` runs after each acknowledgement (the killer watches the count).
-    Bounded: posting stops at `post_budget_s`; a client waits at most `offer_wait_s`
-    after the last acknowledgement for an offer to show before it gives up on accepting.
+    Bounded: posting stops at `post_budget_s`, everything at `budget_s`. The pipeline
+    runs behind the posting clients, so a client waiting for an offer gives up only after
+    `offer_wait_s` in which no complaint was acknowledged and no offer showed anywhere.
     """
     result = LoadResult()
     to_accept = set(rng.sample(range(complaints), complaints // 2))
     numbers = iter(range(complaints))
     started = time.monotonic()
     post_deadline = started + post_budget_s
+    deadline = started + budget_s
+    result.last_progress = started
     polling = asyncio.Semaphore(4 * clients)
     limits = httpx.Limits(max_connections=8, max_keepalive_connections=8)
 
@@ -153,22 +158,23 @@ async def run_load(
         offer: dict[str, Any] | None = None
         async with polling:
             while offer is None:
-                # The last acknowledgement resets every waiter's clock: a slow pipeline
-                # under load is not a loss; only silence after the load is.
-                if time.monotonic() > max(started, result.last_ack) + offer_wait_s:
-                    result.never_offered.add(complaint_id)
-                    return
                 view = await _with_retries(
-                    lambda: client.get(path, headers=brand), result, post_deadline + offer_wait_s
+                    lambda: client.get(path, headers=brand), result, deadline
                 )
                 if view is None or view.status_code != 200:
                     result.refused.append(f"GET {complaint_id}: {_said(view)}")
                     return
                 body = view.json()
+                now = time.monotonic()
                 if body["offer_status"] == "open" and body["offer"]:
                     offer = body["offer"]
+                    result.last_progress = now
                 elif body["offer_status"] is not None:
                     result.refused.append(f"{complaint_id}: offer is {body['offer_status']}")
+                    return
+                elif now > result.last_progress + offer_wait_s or now > deadline:
+                    # A slow pipeline is not a loss; silence everywhere is.
+                    result.never_offered.add(complaint_id)
                     return
                 else:
                     await asyncio.sleep(0.2)
@@ -184,7 +190,7 @@ async def run_load(
                 headers={**brand, "Idempotency-Key": f"accept-{complaint_id}"},
             ),
             result,
-            post_deadline + offer_wait_s,
+            deadline,
         )
         if acted is not None and acted.status_code == 202:
             result.accepted.add(complaint_id)
@@ -218,7 +224,7 @@ async def run_load(
                     continue
                 complaint_id = response.json()["complaint_id"]
                 result.acknowledged[n] = complaint_id
-                result.last_ack = time.monotonic()
+                result.last_ack = result.last_progress = time.monotonic()
                 if on_posted is not None:
                     await on_posted(len(result.acknowledged))
                 if n in to_accept:
