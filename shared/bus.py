@@ -2,7 +2,9 @@
 
 Every service publishes to its own stream only; subjects are
 `<service>.<brand>.<complaint_id>.<EventType>` so a complaint's events can be read
-back per brand without touching anyone's database.
+back per brand without touching anyone's database. Streams have owners: a service
+creates and configures only its own stream and its own dead-letter stream
+(`DLQ_<SERVICE>`, subjects `dlq.<service>.>`); it reads other streams once they exist.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 import socket
 import time
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -29,16 +32,46 @@ from nats.js.api import (
 )
 from nats.js.errors import NotFoundError
 
-from shared.contracts import STREAMS, ContractEvent
+from shared.contracts import STREAMS
 
 log = logging.getLogger("aftersales.bus")
-DEAD_LETTER_STREAM = "DEADLETTER"
 DUPLICATE_WINDOW_S = 300.0
 HEADER_EVENT_TYPE = "Aftersales-Event-Type"
 HEADER_SCHEMA = "Aftersales-Schema-Version"
 HEADER_NOTIFICATION = "Aftersales-Notification-Id"
 HEADER_TRACEPARENT = "traceparent"
 HEADER_MSG_ID = "Nats-Msg-Id"
+
+
+def dead_letter_stream(service: str) -> str:
+    """The stream holding what `service` could not process (owned by `service`)."""
+    return f"DLQ_{service.upper()}"
+
+
+def dead_letter_subject(service: str, upstream: str) -> str:
+    return f"dlq.{service}.{upstream}"
+
+
+@dataclass(frozen=True)
+class StreamLimits:
+    """How a service configures the streams it owns (from settings)."""
+
+    max_age_s: float = 0.0  # 0: no limit
+    max_bytes: int = -1
+    max_msgs: int = -1
+    duplicate_window_s: float = DUPLICATE_WINDOW_S
+    replicas: int = 1
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message the relay publishes: a notification of the service's own log."""
+
+    notification_id: int
+    stream: str
+    subject: str
+    data: bytes
+    headers: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -74,22 +107,33 @@ class Bus:
         self,
         nc: Client,
         js: JetStreamContext,
-        replicas: int = 1,
+        limits: StreamLimits | None = None,
         state: dict[str, bool] | None = None,
     ) -> None:
         self.nc = nc
         self.js = js
-        self.replicas = replicas
+        self.limits = limits or StreamLimits()
         self.state = state if state is not None else {"closing": False}
+        # Bumped on every reconnect: relay and consumers re-check their positions then
+        # (a restarted server may have lost a stream's tail or a consumer's state).
+        self.epoch = 0
 
     @classmethod
-    async def connect(cls, url: str, name: str, replicas: int = 1) -> Bus:
+    async def connect(
+        cls, url: str, name: str, limits: StreamLimits | None = None, request_s: float = 10.0
+    ) -> Bus:
         await asyncio.to_thread(wait_for_port, url)
         state = {"closing": False}
+        holder: list[Bus] = []
 
         async def disconnected() -> None:
             if not state["closing"]:
                 log.warning("NATS disconnected; reconnecting")
+
+        async def reconnected() -> None:
+            log.warning("NATS reconnected")
+            for bus in holder:
+                bus.epoch += 1
 
         nc = await nats.connect(
             url,
@@ -98,28 +142,54 @@ class Bus:
             reconnect_time_wait=0.5,
             error_cb=_log_error,
             disconnected_cb=disconnected,
+            reconnected_cb=reconnected,
         )
-        return cls(nc, nc.jetstream(timeout=10), replicas, state)
+        bus = cls(nc, nc.jetstream(timeout=request_s), limits, state)
+        holder.append(bus)
+        return bus
 
     @property
     def connected(self) -> bool:
         return bool(self.nc.is_connected)
 
-    async def ensure_streams(self) -> None:
-        """Create or update the four service streams and the dead-letter stream."""
-        for service, stream in STREAMS.items():
-            await self._ensure(stream, [f"{service}.>"])
-        await self._ensure(DEAD_LETTER_STREAM, ["dlq.>"])
+    async def ensure_own_streams(self, service: str) -> None:
+        """Create or update the streams `service` owns: its own and its dead-letter stream."""
+        await self._ensure(STREAMS[service], [f"{service}.>"])
+        await self._ensure(dead_letter_stream(service), [f"dlq.{service}.>"])
+
+    async def stream_exists(self, name: str) -> bool:
+        try:
+            await self.js.stream_info(name)
+        except NotFoundError:
+            return False
+        return True
+
+    async def stream_bounds(self, name: str) -> tuple[int, int]:
+        """(first, last) sequence the stream holds now; NotFoundError if it is missing."""
+        info = await self.js.stream_info(name)
+        return int(info.state.first_seq or 0), int(info.state.last_seq or 0)
+
+    async def next_sequence(self, stream: str, start: int, subject: str) -> int | None:
+        """The sequence of the first message on `subject` at or after `start` (None: none)."""
+        try:
+            msg = await self.js.get_msg(stream, seq=start, subject=subject, next=True)
+        except NotFoundError:
+            return None
+        return int(msg.seq) if msg.seq is not None else None
 
     async def _ensure(self, name: str, subjects: list[str]) -> None:
+        limits = self.limits
         config = StreamConfig(
             name=name,
             subjects=subjects,
             retention=RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
-            num_replicas=self.replicas,
-            duplicate_window=DUPLICATE_WINDOW_S,
+            num_replicas=limits.replicas,
+            duplicate_window=limits.duplicate_window_s,
             discard=DiscardPolicy.OLD,
+            max_age=limits.max_age_s,
+            max_bytes=limits.max_bytes,
+            max_msgs=limits.max_msgs,
             allow_direct=True,
         )
         try:
@@ -129,26 +199,49 @@ class Bus:
             return
         await self.js.update_stream(config)
 
-    async def publish_batch(self, events: Sequence[tuple[int, ContractEvent, str]]) -> None:
-        """Publish (notification id, event, traceparent) in order; wait for every ack.
+    async def publish_batch(self, messages: Sequence[Outgoing], ack_s: float = 30.0) -> None:
+        """Publish in order and wait for every ack.
 
         The Msg-Id `<service>-<notification id>` makes a re-publish after a crash a no-op.
+        Each run of messages to one stream is acked before the next run is sent: a later
+        notification in one stream then proves the earlier ones stored, which is what the
+        relay's resume relies on.
         """
-        futures = []
-        for notification_id, event, traceparent in events:
-            headers = {
-                HEADER_MSG_ID: f"{event.service}-{notification_id}",
-                HEADER_EVENT_TYPE: event.type,
-                HEADER_SCHEMA: event.schema_version,
-                HEADER_NOTIFICATION: str(notification_id),
-                HEADER_TRACEPARENT: traceparent,
-            }
-            futures.append(
-                await self.js.publish_async(
-                    event.subject, event.to_json(), stream=event.stream, headers=headers
-                )
-            )
-        await asyncio.wait_for(asyncio.gather(*futures), timeout=30)
+        run: list[Outgoing] = []
+        for message in messages:
+            if run and message.stream != run[0].stream:
+                await self._publish_run(run, ack_s)
+                run = []
+            run.append(message)
+        if run:
+            await self._publish_run(run, ack_s)
+
+    async def _publish_run(self, run: Sequence[Outgoing], ack_s: float) -> None:
+        if len(run) == 1:  # a lone message: a plain publish raises the server's reason
+            await self._publish_one(run[0], ack_s)
+            return
+        futures = [
+            await self.js.publish_async(m.subject, m.data, stream=m.stream, headers=m.headers)
+            for m in run
+        ]
+        try:
+            await asyncio.wait_for(asyncio.gather(*futures), timeout=ack_s)
+        except TimeoutError:
+            # A refused async publish only reaches the error callback: ask again for the
+            # first unacked message, synchronously, so the error names the reason.
+            pending = [m for m, f in zip(run, futures, strict=True) if not f.done()]
+            if pending:
+                await self._publish_one(pending[0], ack_s)
+            raise
+
+    async def _publish_one(self, message: Outgoing, ack_s: float) -> None:
+        await self.js.publish(
+            message.subject,
+            message.data,
+            timeout=ack_s,
+            stream=message.stream,
+            headers=message.headers,
+        )
 
     async def last_notification_id(self, stream: str) -> int:
         """The notification id of the last message a service published (0 if none)."""
@@ -161,29 +254,17 @@ class Bus:
             return 0
         return int((msg.headers or {}).get(HEADER_NOTIFICATION, "0"))
 
-    async def pull_consumer(
-        self, stream: str, durable: str, start_sequence: int, max_deliver: int
+    async def position_consumer(
+        self, stream: str, durable: str, next_sequence: int, filter_subject: str | None = None
     ) -> JetStreamContext.PullSubscription:
-        """A durable pull consumer on `stream` that resumes after `start_sequence - 1`.
+        """A durable pull consumer on `stream` whose first delivery is `next_sequence`.
 
-        The tracking position in the service's own store is the truth: if the durable
-        consumer is ahead of it (store restored, consumer re-created elsewhere), it is
-        re-created to start at the recorded position.
+        The tracking position in the service's own store is the truth, so the durable is
+        always deleted and re-created there: a reused one would hand out new messages
+        first and the unacked ones of a dead process only after `ack_wait`.
         """
-        try:
-            info = await self.js.consumer_info(stream, durable)
-            ack_floor = info.ack_floor.stream_seq if info.ack_floor else 0
-            if (ack_floor or 0) >= start_sequence:
-                log.warning(
-                    "consumer %s on %s is at %s, ahead of the recorded position %s: re-creating",
-                    durable,
-                    stream,
-                    ack_floor,
-                    start_sequence - 1,
-                )
-                await self.js.delete_consumer(stream, durable)
-        except NotFoundError:
-            pass
+        with suppress(NotFoundError):
+            await self.js.delete_consumer(stream, durable)
         config = ConsumerConfig(
             durable_name=durable,
             ack_policy=AckPolicy.EXPLICIT,
@@ -191,13 +272,13 @@ class Bus:
             max_deliver=-1,
             max_ack_pending=10_000,
             deliver_policy=(
-                DeliverPolicy.BY_START_SEQUENCE if start_sequence > 1 else DeliverPolicy.ALL
+                DeliverPolicy.BY_START_SEQUENCE if next_sequence > 1 else DeliverPolicy.ALL
             ),
-            opt_start_seq=start_sequence if start_sequence > 1 else None,
+            opt_start_seq=next_sequence if next_sequence > 1 else None,
+            filter_subject=filter_subject,
         )
-        del max_deliver  # deliveries are counted by the runner, which dead-letters itself
         return await self.js.pull_subscribe(
-            f"{stream.lower()}.>", durable=durable, stream=stream, config=config
+            filter_subject or f"{stream.lower()}.>", durable=durable, stream=stream, config=config
         )
 
     async def consumer_lag(self, stream: str, durable: str) -> int | None:
@@ -216,7 +297,10 @@ class Bus:
             inactive_threshold=30.0,
             mem_storage=True,
         )
-        sub = await self.js.pull_subscribe(subject, stream=stream, config=config)
+        try:
+            sub = await self.js.pull_subscribe(subject, stream=stream, config=config)
+        except NotFoundError:  # the owner has not created its stream yet: nothing published
+            return []
         try:
             info = await sub.consumer_info()
             remaining = min(int(info.num_pending or 0), limit)
@@ -238,11 +322,6 @@ class Bus:
             return out
         finally:
             await sub.unsubscribe()
-
-    async def dead_letter(
-        self, service: str, stream: str, data: bytes, headers: dict[str, str]
-    ) -> None:
-        await self.js.publish(f"dlq.{service}.{stream}", data, headers=headers)
 
     async def close(self) -> None:
         self.state["closing"] = True  # a drain's disconnect is not worth a warning

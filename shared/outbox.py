@@ -1,61 +1,136 @@
 """The outbox relay: tails a service's own notification log and publishes it to JetStream.
 
-Nothing is published from a request handler. After a restart the relay resumes from
-the notification id in the last message of its stream; a notification published twice
-(a crash between publish and the next read) is dropped by JetStream's Msg-Id dedup.
+Nothing is published from a request handler or a consumer. Contract events go to the
+service's stream; dead letters (recorded by a consumer with their tracking position)
+go to the service's dead-letter stream. After a restart, a reconnect or a failed
+publish the relay resumes from the notification id in the last message of those
+streams; a notification published twice is dropped by JetStream's Msg-Id dedup. A
+notification that cannot be published stops the relay there: it retries, never skips,
+and says which notification is stuck and why (`stuck`, shown by /readyz).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
+from typing import Any
 
+from nats.errors import NoRespondersError
+from nats.js.errors import NoStreamResponseError
 from opentelemetry.trace import SpanKind
 
-from shared.bus import Bus
+from shared.bus import (
+    HEADER_EVENT_TYPE,
+    HEADER_MSG_ID,
+    HEADER_NOTIFICATION,
+    HEADER_SCHEMA,
+    HEADER_TRACEPARENT,
+    Bus,
+    Outgoing,
+    dead_letter_stream,
+    dead_letter_subject,
+)
 from shared.contracts import STREAMS, ContractEvent
 from shared.store import ServiceApplication
 from shared.telemetry import context_for_trace, inject_headers, span
 
 log = logging.getLogger("aftersales.outbox")
 IDLE_SLEEP_MIN, IDLE_SLEEP_MAX = 0.005, 0.25
+RETRY_SLEEP_MAX = 5.0
+DEAD_LETTER_TOPIC = "shared.DeadLetter.MessageDeadLettered"
+
+
+class UnpublishableNotification(Exception):
+    """A stored event that cannot become a message (e.g. it breaks its contract)."""
+
+    def __init__(self, notification_id: int, error: Exception) -> None:
+        super().__init__(f"notification {notification_id}: {error!r}")
+        self.notification_id = notification_id
+        self.error = error
 
 
 class OutboxRelay:
     """Publishes every notification of one application, in order, at least once."""
 
-    def __init__(self, app: ServiceApplication, bus: Bus, page_size: int = 500) -> None:
+    def __init__(
+        self,
+        app: ServiceApplication,
+        bus: Bus,
+        page_size: int = 500,
+        publish_timeout: float = 30.0,
+    ) -> None:
         self.app = app
         self.bus = bus
         self.stream = STREAMS[app.service]
+        self.dead_letters = dead_letter_stream(app.service)
         self.page_size = min(page_size, app.log_section_size)
+        self.publish_timeout = publish_timeout
         self.position = 0
         self.published = 0
+        self.failures = 0
+        self.stuck: dict[str, Any] | None = None  # the notification that cannot be published
         self._wake = asyncio.Event()
+        self._epoch = -1
+        self._waiting: tuple[int, float] | None = None  # (first unpublished id, seen at)
+        self._listening = False
 
     def wake(self) -> None:
         """Called (thread-safely) when the application recorded new events."""
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        loop = asyncio.get_running_loop()
-        self.app.add_listener(lambda: _call_soon(loop, self._wake.set))
+        """Relay until `stop`. Errors are retried here; a failed resume ends the task
+        (its supervisor restarts it with backoff)."""
+        if not self._listening:  # the supervisor may run this again: listen once
+            loop = asyncio.get_running_loop()
+            self.app.add_listener(lambda: _call_soon(loop, self._wake.set))
+            self._listening = True
         await self.resume()
         idle = IDLE_SLEEP_MIN
         while not stop.is_set():
+            if self.bus.epoch != self._epoch:
+                await self.resume()  # the server may have lost the stream's tail
             self._wake.clear()  # before reading: a wake during the read is not lost
             try:
                 moved = await self.relay_once()
-            except Exception:
-                log.exception("relay for %s failed; retrying", self.stream)
-                moved = False
-                idle = IDLE_SLEEP_MAX
+            except Exception as error:
+                await self._failed(error)
+                await self._sleep(stop, min(IDLE_SLEEP_MAX * 2**self.failures, RETRY_SLEEP_MAX))
+                if not isinstance(error, UnpublishableNotification):
+                    await self.resume()  # what did the server store before the failure?
+                continue
+            if self.stuck and self.position >= self.stuck["notification_id"]:
+                self.failures, self.stuck = 0, None
             if moved:
                 idle = IDLE_SLEEP_MIN
                 continue
             await self._sleep(stop, idle)
             idle = min(idle * 2, IDLE_SLEEP_MAX)
+
+    async def _failed(self, error: Exception) -> None:
+        self.failures += 1
+        notification = self.position + 1
+        if isinstance(error, UnpublishableNotification):
+            notification, error = error.notification_id, error.error
+        self.stuck = {
+            "notification_id": notification,
+            "error": f"{type(error).__name__}: {error}"[:500],
+            "attempts": self.failures,
+        }
+        log.error(
+            "relay for %s cannot publish notification %s (attempt %s): %r",
+            self.stream,
+            notification,
+            self.failures,
+            error,
+        )
+        if isinstance(error, NoStreamResponseError | NoRespondersError):
+            try:  # our own stream is gone (a server that lost its state): it is ours to create
+                await self.bus.ensure_own_streams(self.app.service)
+            except Exception as again:
+                log.warning("re-creating the streams of %s failed: %r", self.app.service, again)
 
     async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
         waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
@@ -65,26 +140,115 @@ class OutboxRelay:
 
     async def resume(self) -> None:
         """Recover the position from the last message this service published."""
-        self.position = await self.bus.last_notification_id(self.stream)
+        epoch = self.bus.epoch
+        own = await self.bus.last_notification_id(self.stream)
+        dead = await self.bus.last_notification_id(self.dead_letters)
+        self.position, self._epoch = max(own, dead), epoch
         log.info("relay for %s resumes after notification %s", self.stream, self.position)
 
     async def relay_once(self) -> bool:
-        """Publish the next page of notifications; True if the position moved."""
-        page = await asyncio.to_thread(self._read_page, self.position + 1)
-        if not page:
+        """Publish the next page of notifications; True if the position moved.
+
+        A notification that cannot be turned into a message stops the page right before
+        it: what precedes it is published, it is retried, nothing after it is skipped to.
+        """
+        start = self.position + 1
+        try:
+            messages, last = await asyncio.to_thread(self._read_page, start, self.page_size)
+        except Exception:
+            messages, last = await asyncio.to_thread(self._read_until_failure, start)
+        if not last:
             return False
-        batch = [(nid, event, _traceparent(event)) for nid, event in page if event is not None]
-        if batch:
-            await self.bus.publish_batch(batch)
-            self.published += len(batch)
-        self.position = page[-1][0]
+        if messages:
+            await self.bus.publish_batch(messages, self.publish_timeout)
+            self.published += len(messages)
+        self.position = last
         return True
 
-    def _read_page(self, start: int) -> list[tuple[int, ContractEvent | None]]:
-        return list(self.app.contracts_since(start, self.page_size))
+    def _read_until_failure(self, start: int) -> tuple[list[Outgoing], int]:
+        """One notification at a time, up to the first that fails (raised if it is first)."""
+        out: list[Outgoing] = []
+        last = 0
+        for notification_id in range(start, start + self.page_size):
+            try:
+                messages, read = self._read_page(notification_id, 1)
+            except Exception as error:
+                if not last:
+                    raise UnpublishableNotification(notification_id, error) from error
+                break
+            if not read:
+                break
+            out.extend(messages)
+            last = read
+        return out, last
+
+    def _read_page(self, start: int, limit: int) -> tuple[list[Outgoing], int]:
+        """The messages of notifications from `start`, and the last id read (0: none).
+
+        Internal events publish nothing (the position still moves past them), except
+        dead letters, which go to the service's dead-letter stream.
+        """
+        page = list(self.app.contracts_since(start, limit))
+        if not page:
+            return [], 0
+        internal = [nid for nid, event in page if event is None]
+        letters = self._dead_letters(internal[0], internal[-1]) if internal else {}
+        out: list[Outgoing] = []
+        for nid, event in page:
+            if event is not None:
+                out.append(_contract_message(nid, event))
+            elif nid in letters:
+                out.append(letters[nid])
+        return out, page[-1][0]
+
+    def _dead_letters(self, first: int, last: int) -> dict[int, Outgoing]:
+        found = self.app.recorder.select_notifications(
+            first, last - first + 1, stop=last, topics=[DEAD_LETTER_TOPIC]
+        )
+        letters: dict[int, Outgoing] = {}
+        for notification in found:
+            letter = self.app.mapper.to_domain_event(notification)
+            upstream, sequence = getattr(letter, "stream"), getattr(letter, "sequence")  # noqa: B009
+            headers = {
+                HEADER_MSG_ID: f"{self.app.service}-{notification.id}",
+                HEADER_NOTIFICATION: str(notification.id),
+                "Aftersales-Error": str(getattr(letter, "error"))[:500],  # noqa: B009
+                "Aftersales-Original-Subject": str(getattr(letter, "subject")),  # noqa: B009
+                "Aftersales-Original-Sequence": str(sequence),
+                "Aftersales-Deliveries": str(getattr(letter, "deliveries")),  # noqa: B009
+            }
+            letters[notification.id] = Outgoing(
+                notification.id,
+                self.dead_letters,
+                dead_letter_subject(self.app.service, str(upstream).split("/", 1)[0]),
+                str(getattr(letter, "data")).encode(),  # noqa: B009
+                headers,
+            )
+        return letters
 
     def lag(self) -> int:
         return max(0, (self.app.recorder.max_notification_id() or 0) - self.position)
+
+    def unpublished_age(self, max_notification_id: int) -> float:
+        """Seconds the first unpublished notification has been waiting (as seen here)."""
+        if max_notification_id <= self.position:
+            self._waiting = None
+            return 0.0
+        first = self.position + 1
+        if self._waiting is None or self._waiting[0] != first:
+            self._waiting = (first, time.monotonic())
+        return time.monotonic() - self._waiting[1]
+
+
+def _contract_message(notification_id: int, event: ContractEvent) -> Outgoing:
+    headers = {
+        HEADER_MSG_ID: f"{event.service}-{notification_id}",
+        HEADER_EVENT_TYPE: event.type,
+        HEADER_SCHEMA: event.schema_version,
+        HEADER_NOTIFICATION: str(notification_id),
+        HEADER_TRACEPARENT: _traceparent(event),
+    }
+    return Outgoing(notification_id, event.stream, event.subject, event.to_json(), headers)
 
 
 def _traceparent(event: ContractEvent) -> str:

@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,7 +22,7 @@ from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.bus import Bus
+from shared.bus import Bus, StreamLimits
 from shared.consumer import ConsumerRunner
 from shared.errors import install_problem_handlers, problem_response
 from shared.outbox import OutboxRelay
@@ -33,6 +34,7 @@ from shared.settings import (
     prepare_store,
 )
 from shared.store import ServiceApplication
+from shared.supervisor import Supervisor
 from shared.telemetry import context_from_headers, setup_telemetry, span
 
 log = logging.getLogger("aftersales.service")
@@ -64,19 +66,27 @@ class Runtime:
     relay: OutboxRelay
     consumers: list[ConsumerRunner]
     stop: asyncio.Event = field(default_factory=asyncio.Event)
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    supervisor: Supervisor | None = None
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     extras: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def tasks(self) -> list[asyncio.Task[None]]:
+        return self.supervisor.tasks if self.supervisor else []
+
     async def start(self) -> None:
-        self.tasks.append(asyncio.create_task(self.relay.run(self.stop), name="relay"))
+        """Start relay, consumers and background jobs, each supervised."""
+        supervisor = Supervisor(self.stop, max_delay=self.settings.task_restart_max_delay_s)
+        self.supervisor = supervisor
+        supervisor.spawn("relay", lambda: self.relay.run(self.stop))
         for consumer in self.consumers:
-            self.tasks.append(asyncio.create_task(consumer.run(self.stop), name=consumer.durable))
+            supervisor.spawn(consumer.durable, partial(consumer.run, self.stop))
         for job in self.spec.background:
-            self.tasks.append(asyncio.create_task(_guard(job(self)), name=job.__name__))
-        await asyncio.wait_for(
-            asyncio.gather(*(c.ready.wait() for c in self.consumers)), timeout=30
-        )
+            supervisor.spawn(job.__name__, partial(job, self))
+        with suppress(TimeoutError):  # readiness tells the rest
+            await asyncio.wait_for(
+                asyncio.gather(*(c.settled.wait() for c in self.consumers)), timeout=30
+            )
 
     async def drain(self) -> None:
         """Finish the message in hand, publish what is recorded, then stop."""
@@ -87,15 +97,6 @@ class Runtime:
             await self.relay.relay_once()
         await self.bus.close()
         await asyncio.to_thread(self.application.close)
-
-
-async def _guard(job: Awaitable[None]) -> None:
-    try:
-        await job
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        log.exception("background job failed")
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -192,9 +193,16 @@ def _document_validation_as_problem(app: FastAPI) -> None:
 
 async def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
     application = await asyncio.to_thread(open_application, spec, settings)
-    bus = await Bus.connect(settings.nats_url, f"aftersales-{spec.name}", settings.stream_replicas)
-    await bus.ensure_streams()
-    relay = OutboxRelay(application, bus, settings.relay_page_size)
+    bus = await Bus.connect(
+        settings.nats_url,
+        f"aftersales-{spec.name}",
+        stream_limits(settings),
+        request_s=settings.nats_request_timeout_s,
+    )
+    await bus.ensure_own_streams(spec.name)
+    relay = OutboxRelay(
+        application, bus, settings.relay_page_size, settings.nats_request_timeout_s
+    )
     consumers = [
         ConsumerRunner(
             application, bus, upstream, settings.max_deliveries, settings.consumer_batch_size
@@ -202,6 +210,16 @@ async def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
         for upstream in spec.upstreams
     ]
     return Runtime(spec, settings, application, bus, relay, consumers)
+
+
+def stream_limits(settings: Settings) -> StreamLimits:
+    return StreamLimits(
+        max_age_s=settings.stream_max_age_s,
+        max_bytes=settings.stream_max_bytes,
+        max_msgs=settings.stream_max_msgs,
+        duplicate_window_s=settings.stream_duplicate_window_s,
+        replicas=settings.stream_replicas,
+    )
 
 
 def ops_router() -> APIRouter:
@@ -242,27 +260,14 @@ def health_router() -> APIRouter:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz", summary="Readiness: store, NATS and consumer lag")
+    @router.get("/readyz", summary="Readiness: store, NATS, tasks, relay and consumer lag")
     async def readyz(request: Request) -> JSONResponse:
-        runtime = runtime_of(request)
-        checks: dict[str, Any] = {"nats": runtime.bus.connected}
-        try:
-            await asyncio.to_thread(runtime.application.recorder.max_notification_id)
-            checks["store"] = True
-        except Exception as error:
-            checks["store"] = False
-            checks["store_error"] = type(error).__name__
-        checks["relay_lag"] = runtime.relay.lag()
-        checks["consumers"] = {
-            c.upstream: {"ready": c.ready.is_set(), "lag": await _lag(c)} for c in runtime.consumers
-        }
-        ok = (
-            checks["nats"]
-            and checks["store"]
-            and all(c["ready"] for c in checks["consumers"].values())
-        )
-        if not ok:
-            return problem_response(503, "unavailable", "Not ready", None, "/readyz", checks=checks)
+        checks, reasons = await readiness(runtime_of(request))
+        if reasons:
+            detail = "; ".join(reasons)
+            return problem_response(
+                503, "unavailable", "Not ready", detail, "/readyz", reasons=reasons, checks=checks
+            )
         return JSONResponse({"status": "ready", **checks})
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
@@ -273,6 +278,67 @@ def health_router() -> APIRouter:
     return router
 
 
+async def readiness(runtime: Runtime) -> tuple[dict[str, Any], list[str]]:
+    """Computed on every call: the checks, and why the service is not ready (empty: ready)."""
+    settings, reasons = runtime.settings, []
+    checks: dict[str, Any] = {"nats": runtime.bus.connected}
+    if not checks["nats"]:
+        reasons.append("NATS is disconnected")
+    newest = 0
+    try:
+        recorder = runtime.application.recorder
+        newest = await asyncio.to_thread(lambda: recorder.max_notification_id() or 0)
+        checks["store"] = True
+    except Exception as error:
+        checks["store"] = False
+        checks["store_error"] = type(error).__name__
+        reasons.append(f"the store is unavailable ({type(error).__name__})")
+    supervisor = runtime.supervisor
+    states = supervisor.states if supervisor else {}
+    checks["tasks"] = {name: state.as_dict() for name, state in states.items()}
+    down = supervisor.down() if supervisor else []
+    reasons += [f"task {state.name} is down: {state.last_error}" for state in down]
+    relay = runtime.relay
+    relay_lag = max(0, newest - relay.position)
+    age = relay.unpublished_age(newest)
+    checks["relay"] = {"lag": relay_lag, "unpublished_age_s": round(age, 3), "stuck": relay.stuck}
+    checks["relay_lag"] = relay_lag
+    if relay.stuck:
+        stuck = relay.stuck
+        reasons.append(
+            f"relay is stuck at notification {stuck['notification_id']} "
+            f"({stuck['attempts']} attempts): {stuck['error']}"
+        )
+    if relay_lag > settings.ready_max_relay_lag:
+        reasons.append(f"relay lag {relay_lag} > {settings.ready_max_relay_lag}")
+    if age > settings.ready_max_unpublished_age_s:
+        reasons.append(
+            f"notification {relay.position + 1} unpublished for {age:.1f} s "
+            f"> {settings.ready_max_unpublished_age_s} s"
+        )
+    checks["consumers"] = {}
+    for consumer in runtime.consumers:
+        lag = await _lag(consumer)
+        checks["consumers"][consumer.tracking] = {
+            "ready": consumer.ready,
+            "status": consumer.status,
+            "position": consumer.position,
+            "lag": lag,
+            "problem": consumer.problem,
+            "lost": consumer.lost,
+            "losses": consumer.losses,
+        }
+        if consumer.problem:
+            reasons.append(f"consumer {consumer.tracking}: {consumer.problem}")
+        elif not consumer.ready:
+            reasons.append(f"consumer {consumer.tracking} is {consumer.status}")
+        if lag is not None and lag > settings.ready_max_consumer_lag:
+            reasons.append(
+                f"consumer {consumer.tracking} lag {lag} > {settings.ready_max_consumer_lag}"
+            )
+    return checks, reasons
+
+
 async def _lag(consumer: ConsumerRunner) -> int | None:
     try:
         return await consumer.lag()
@@ -281,7 +347,7 @@ async def _lag(consumer: ConsumerRunner) -> int | None:
 
 
 def _install_metrics(runtime: Runtime) -> None:
-    from prometheus_client.core import GaugeMetricFamily
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
     from prometheus_client.registry import Collector
 
     registry = runtime.registry
@@ -297,17 +363,35 @@ def _install_metrics(runtime: Runtime) -> None:
             relay = GaugeMetricFamily("aftersales_relay_published", "Events published")
             relay.add_metric([], runtime.relay.published)
             yield relay
-            processed = GaugeMetricFamily(
-                "aftersales_consumer_processed", "Upstream events processed", labels=["upstream"]
+            consumers = runtime.consumers
+            for name, doc, attribute in (
+                ("aftersales_consumer_processed", "Upstream events processed", "processed"),
+                ("aftersales_dead_letters", "Messages dead-lettered", "dead_lettered"),
+                ("aftersales_consumer_gaps", "Gaps seen (consumer repositioned)", "gaps"),
+                ("aftersales_consumer_lost", "Messages discarded unprocessed", "lost"),
+            ):
+                family = GaugeMetricFamily(name, doc, labels=["upstream"])
+                for c in consumers:
+                    family.add_metric([c.tracking], getattr(c, attribute))
+                yield family
+            holding = GaugeMetricFamily(
+                "aftersales_consumer_holding",
+                "1 when the upstream stream ends before the recorded position",
+                labels=["upstream"],
             )
-            dead = GaugeMetricFamily(
-                "aftersales_dead_letters", "Messages dead-lettered", labels=["upstream"]
+            for c in consumers:
+                holding.add_metric([c.tracking], 1 if c.status == "holding" else 0)
+            yield holding
+            states = runtime.supervisor.states if runtime.supervisor else {}
+            restarts = CounterMetricFamily(
+                "aftersales_task_restarts", "Supervised task restarts", labels=["task"]
             )
-            for c in runtime.consumers:
-                processed.add_metric([c.upstream], c.processed)
-                dead.add_metric([c.upstream], c.dead_lettered)
-            yield processed
-            yield dead
+            up = GaugeMetricFamily("aftersales_task_up", "1 while the task runs", labels=["task"])
+            for name, state in states.items():
+                restarts.add_metric([name], state.restarts)
+                up.add_metric([name], 1 if state.state == "running" else 0)
+            yield restarts
+            yield up
 
     registry.register(RuntimeCollector())
 

@@ -29,6 +29,20 @@ class Settings(BaseSettings):
     nats_url: str = "nats://127.0.0.1:4222"
     data_dir: Path = Path(".aftersales")
     stream_replicas: int = Field(default=1, ge=1, le=5)
+    # Limits of the streams a service owns (its own and its dead-letter stream).
+    # 0 / -1: unlimited. Consumers report messages discarded before they processed them.
+    stream_max_age_s: float = Field(default=0.0, ge=0)
+    stream_max_bytes: int = Field(default=-1, ge=-1)
+    stream_max_msgs: int = Field(default=-1, ge=-1)
+    stream_duplicate_window_s: float = Field(default=300.0, ge=120, le=86_400)
+    # /readyz fails (503, naming the reason) past these bounds.
+    ready_max_relay_lag: int = Field(default=10_000, ge=0)
+    ready_max_consumer_lag: int = Field(default=10_000, ge=0)
+    ready_max_unpublished_age_s: float = Field(default=30.0, gt=0)
+    # Supervised tasks restart after 0.2 s, doubling per consecutive failure up to this.
+    task_restart_max_delay_s: float = Field(default=10.0, gt=0, le=600)
+    # How long a JetStream request (and the relay's wait for publish acks) may take.
+    nats_request_timeout_s: float = Field(default=10.0, gt=0, le=120)
     # How many deliveries of one message before it goes to the dead-letter subject.
     max_deliveries: int = Field(default=5, ge=1, le=100)
     relay_page_size: int = Field(default=500, ge=1, le=500)

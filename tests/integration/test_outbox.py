@@ -36,7 +36,7 @@ async def _stream_subjects(bus: Bus) -> list[str]:
 @pytest.fixture
 async def bus(settings: Settings) -> Any:
     bus = await Bus.connect(settings.nats_url, "test")
-    await bus.ensure_streams()
+    await bus.ensure_own_streams("intake")
     yield bus
     await bus.close()
 
