@@ -67,6 +67,7 @@ class StreamCounts:
     )
     event_ids: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     messages: dict[str, int] = field(default_factory=dict)
+    holes: dict[str, str] = field(default_factory=dict)  # streams whose sequences have gaps
 
     def count(self, stream: str, complaint_id: str, event_type: str) -> int:
         return self.per_complaint[(stream, complaint_id)][event_type]
@@ -253,6 +254,12 @@ async def read_streams(nats_url: str) -> StreamCounts:
     try:
         js = nc.jetstream(timeout=10)
         for stream in STREAMS:
+            state = (await js.stream_info(stream)).state
+            if state.first_seq != 1 or state.messages != state.last_seq or state.num_deleted:
+                counts.holes[stream] = (
+                    f"sequences {state.first_seq}..{state.last_seq} hold {state.messages} "
+                    f"messages ({state.num_deleted or 0} deleted)"
+                )
             for data in await _all_messages(js, stream):
                 event = json.loads(data)
                 counts.per_complaint[(stream, event["complaint_id"])][event["type"]] += 1
