@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from nats.errors import NoRespondersError
-from nats.js.errors import NoStreamResponseError
+from nats.js.errors import NoStreamResponseError, NotFoundError
 from opentelemetry.trace import SpanKind
 
 from shared.bus import (
@@ -141,8 +141,14 @@ class OutboxRelay:
     async def resume(self) -> None:
         """Recover the position from the last message this service published."""
         epoch = self.bus.epoch
-        own = await self.bus.last_notification_id(self.stream)
-        dead = await self.bus.last_notification_id(self.dead_letters)
+        try:
+            own = await self.bus.last_notification_id(self.stream)
+            dead = await self.bus.last_notification_id(self.dead_letters)
+        except NotFoundError:  # a server that lost our streams: ours to re-create, and
+            log.error("streams of %s missing: re-creating them", self.app.service)
+            await self.bus.ensure_own_streams(self.app.service)  # to refill from the log
+            own = await self.bus.last_notification_id(self.stream)
+            dead = await self.bus.last_notification_id(self.dead_letters)
         self.position, self._epoch = max(own, dead), epoch
         log.info("relay for %s resumes after notification %s", self.stream, self.position)
 

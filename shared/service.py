@@ -205,7 +205,12 @@ async def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
     )
     consumers = [
         ConsumerRunner(
-            application, bus, upstream, settings.max_deliveries, settings.consumer_batch_size
+            application,
+            bus,
+            upstream,
+            settings.max_deliveries,
+            settings.consumer_batch_size,
+            instance=settings.instance_id,
         )
         for upstream in spec.upstreams
     ]

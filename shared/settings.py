@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     stream_max_bytes: int = Field(default=-1, ge=-1)
     stream_max_msgs: int = Field(default=-1, ge=-1)
     stream_duplicate_window_s: float = Field(default=300.0, ge=120, le=86_400)
+    # Set per process when several processes of one service share one store: each gets
+    # durable consumers of its own (positions stay in the shared store; a message another
+    # process recorded first is skipped), instead of fighting over one durable.
+    instance_id: str = Field(default="", pattern=r"^[A-Za-z0-9_]*$", max_length=32)
     # /readyz fails (503, naming the reason) past these bounds.
     ready_max_relay_lag: int = Field(default=10_000, ge=0)
     ready_max_consumer_lag: int = Field(default=10_000, ge=0)

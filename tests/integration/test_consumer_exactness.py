@@ -169,3 +169,64 @@ async def test_a_partitioned_consumer_is_exact_with_other_partitions_in_between(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_messages_discarded_before_processing_are_reported_and_the_stream_moves_on(
+    settings: Settings, service: Any
+) -> None:
+    bus = await Bus.connect(settings.nats_url, "test")
+    await bus.js.add_stream(StreamConfig(name="INTAKE", subjects=["intake.>"], max_msgs=3))
+    ids = [await _publish(bus) for _ in range(6)]  # the stream keeps 4..6 only
+    routing: RunningService = await service("routing")
+    await eventually(lambda: _count(bus, 3), what="the 3 kept routed")
+    assert await _routed_order(bus) == [str(i) for i in ids[3:]]
+
+    response = await routing.client.get("/readyz")
+    consumer = response.json()["consumers"]["INTAKE"]
+    assert consumer["lost"] == 3
+    assert (consumer["losses"][0]["first"], consumer["losses"][0]["last"]) == (1, 3)
+    assert "discarded messages 1..3" in consumer["losses"][0]["detail"]
+    metrics = (await routing.client.get("/metrics")).text
+    assert 'aftersales_consumer_lost{upstream="INTAKE"} 3.0' in metrics
+    await bus.close()
+
+
+async def test_a_stream_that_lost_messages_holds_the_consumer_until_it_catches_up(
+    settings: Settings, service: Any
+) -> None:
+    """The recorded position is ahead of the stream (re-created, or a server that lost its
+    tail): new messages would reuse recorded sequences and be skipped as done, so the
+    consumer holds, loudly, until the stream reaches the position again (the owner's relay
+    re-publishes its log in the same order)."""
+    bus = await Bus.connect(settings.nats_url, "test")
+    await _intake_stream(bus)
+    events = [received() for _ in range(3)]
+    for e in events:
+        await bus.js.publish(e.subject, e.to_json(), stream="INTAKE")
+    routing: RunningService = await service("routing")
+    await eventually(lambda: _count(bus, 3), what="3 routed")
+    await routing.stop()
+    await bus.js.delete_stream("INTAKE")
+    await _intake_stream(bus)
+
+    again: RunningService = await service("routing")
+    response = await again.client.get("/readyz")
+    assert response.status_code == 503
+    assert any("ends at sequence 0" in r and "holding" in r for r in response.json()["reasons"])
+    metrics = (await again.client.get("/metrics")).text
+    assert 'aftersales_consumer_holding{upstream="INTAKE"} 1.0' in metrics
+
+    for e in events:  # the owner's relay re-publishes what the stream lost
+        await bus.js.publish(e.subject, e.to_json(), stream="INTAKE")
+    newer = received()
+    await bus.js.publish(newer.subject, newer.to_json(), stream="INTAKE")
+    await eventually(lambda: _count(bus, 4), timeout=15, what="the new complaint routed")
+    await asyncio.sleep(0.3)
+    order = await _routed_order(bus)
+    assert order == [str(e.complaint_id) for e in [*events, newer]], "none twice, none lost"
+
+    async def ready() -> bool:
+        return (await again.client.get("/readyz")).status_code == 200
+
+    await eventually(ready, what="ready again")
+    await bus.close()

@@ -105,3 +105,31 @@ async def test_internal_events_are_not_published(
     assert subjects[0].endswith(".ComplaintReceived")
     assert relay.position == app.recorder.max_notification_id()
     app.close()
+
+
+async def test_a_lost_stream_is_recreated_and_refilled_in_the_same_order(
+    settings: Settings, bus: Bus
+) -> None:
+    """A server that lost the stream: the owner's relay re-creates it and re-publishes its
+    log, so every event gets back the sequence it had (consumers holding at their recorded
+    position then see the same messages again, and skip them)."""
+    app = open_application(SPECS["intake"], settings)
+    assert isinstance(app, IntakeApplication)
+    _append_complaints(app, 3)
+    relay = OutboxRelay(app, bus)
+    await relay.resume()
+    while await relay.relay_once():
+        pass
+    before = await bus.read_subject("INTAKE", "intake.>")
+    await bus.js.delete_stream("INTAKE")
+    await bus.js.delete_stream("DLQ_INTAKE")
+
+    await relay.resume()
+    assert relay.position == 0
+    while await relay.relay_once():
+        pass
+    after = await bus.read_subject("INTAKE", "intake.>")
+    assert [(m.sequence, m.subject, m.data) for m in after] == [
+        (m.sequence, m.subject, m.data) for m in before
+    ]
+    app.close()
