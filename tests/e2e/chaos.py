@@ -31,9 +31,12 @@ from tests.platform import complaint_body
 STREAMS = ("INTAKE", "ROUTING", "COMPENSATION", "FOLLOWUP")
 SERVICES = ("intake", "routing", "compensation", "followup")
 # Exactly one of each, per acknowledged complaint / per accepted complaint.
+# (The load's complaints are distinct, not nuisance, never grouped: nothing reassesses them.)
 ONCE_PER_COMPLAINT = {
     "INTAKE": ("ComplaintReceived",),
+    "ROUTING": ("ComplaintClassified", "SeverityAssessed", "HandlerAssigned"),
     "COMPENSATION": ("ApologyIssued", "RemedyOptionsOffered"),
+    "FOLLOWUP": ("FollowupCaseOpened",),
 }
 ONCE_PER_ACCEPTED = {
     "INTAKE": ("ConsumerActed",),
@@ -67,6 +70,8 @@ class StreamCounts:
     )
     event_ids: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     messages: dict[str, int] = field(default_factory=dict)
+    dead_letters: dict[str, int] = field(default_factory=dict)  # per dead-letter stream
+    sequence: dict[tuple[str, str, str], int] = field(default_factory=dict)  # first seen at
     holes: dict[str, str] = field(default_factory=dict)  # streams whose sequences have gaps
 
     def count(self, stream: str, complaint_id: str, event_type: str) -> int:
@@ -260,21 +265,27 @@ async def read_streams(nats_url: str) -> StreamCounts:
                     f"sequences {state.first_seq}..{state.last_seq} hold {state.messages} "
                     f"messages ({state.num_deleted or 0} deleted)"
                 )
-            for data in await _all_messages(js, stream):
+            for sequence, data in await _all_messages(js, stream):
                 event = json.loads(data)
                 counts.per_complaint[(stream, event["complaint_id"])][event["type"]] += 1
+                counts.sequence.setdefault((stream, event["complaint_id"], event["type"]), sequence)
                 counts.event_ids[stream][event["event_id"]] += 1
             counts.messages[stream] = sum(counts.event_ids[stream].values())
-        try:
-            counts.messages["DEADLETTER"] = len(await _all_messages(js, "DEADLETTER"))
-        except nats.js.errors.NotFoundError:
-            counts.messages["DEADLETTER"] = 0
+        # Dead letters: each service's DLQ_<SERVICE> stream (the older shared DEADLETTER too).
+        counts.messages["DEADLETTER"] = 0
+        for info in await js.streams_info():
+            name = info.config.name or ""
+            if name == "DEADLETTER" or name.startswith("DLQ_"):
+                held = int(info.state.messages)
+                counts.dead_letters[name] = held
+                counts.messages["DEADLETTER"] += held
     finally:
         await nc.close()
     return counts
 
 
-async def _all_messages(js: Any, stream: str) -> list[bytes]:
+async def _all_messages(js: Any, stream: str) -> list[tuple[int, bytes]]:
+    """(stream sequence, data) of every message `stream` holds, in order."""
     info = await js.stream_info(stream)
     total = int(info.state.messages)
     if total == 0:
@@ -286,10 +297,11 @@ async def _all_messages(js: Any, stream: str) -> list[bytes]:
         mem_storage=True,
     )
     sub = await js.pull_subscribe(info.config.subjects[0], stream=stream, config=config)
-    out: list[bytes] = []
+    out: list[tuple[int, bytes]] = []
     try:
         while len(out) < total:
-            out.extend(msg.data for msg in await sub.fetch(min(total - len(out), 500), timeout=5))
+            msgs = await sub.fetch(min(total - len(out), 500), timeout=5)
+            out.extend((int(msg.metadata.sequence.stream), msg.data) for msg in msgs)
     finally:
         await sub.unsubscribe()
     return out

@@ -137,7 +137,7 @@ def test_kill_9_under_load_loses_nothing_and_duplicates_nothing(
     assert len(load.accepted) == COMPLAINTS // 2
     assert not stale, f"intake's view lags the streams for {len(stale)}: {stale[:10]}"
     assert quiescent, f"not quiescent after {QUIESCENCE_BOUND_S} s: {unsettled}"
-    assert counts.messages.get("DEADLETTER", 0) == 0
+    assert counts.messages.get("DEADLETTER", 0) == 0, f"dead letters: {counts.dead_letters}"
 
 
 async def _intake_statuses_behind(
@@ -213,6 +213,12 @@ def test_a_message_in_flight_at_a_kill_is_processed_before_later_ones_after_rest
                 complaint_id,
                 event_type,
             )
+    # In upstream order: the in-flight complaints were not overtaken by the later ones.
+    apologised_at = {c: counts.sequence[("COMPENSATION", c, "ApologyIssued")] for c in everyone}
+    assert sorted(everyone, key=apologised_at.__getitem__) == everyone, (
+        "apologies out of upstream order (in flight at the kill: "
+        f"{in_flight}): {sorted(everyone, key=apologised_at.__getitem__)}"
+    )
 
 
 def _post(platform: Platform, brand: dict[str, str], numbers: range) -> list[str]:
