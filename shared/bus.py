@@ -36,6 +36,11 @@ from shared.contracts import STREAMS
 
 log = logging.getLogger("aftersales.bus")
 DUPLICATE_WINDOW_S = 300.0
+STALL_S = 2.0  # no publish ack for this long: look for a refused message
+# Before streams had owners one shared stream took every dead letter on `dlq.>`; its
+# subjects would overlap the per-service ones, so it is moved aside (its messages kept).
+LEGACY_DEAD_LETTER_STREAM = "DEADLETTER"
+LEGACY_DEAD_LETTER_SUBJECTS = ["deadletter-legacy.>"]
 HEADER_EVENT_TYPE = "Aftersales-Event-Type"
 HEADER_SCHEMA = "Aftersales-Schema-Version"
 HEADER_NOTIFICATION = "Aftersales-Notification-Id"
@@ -72,6 +77,16 @@ class Outgoing:
     subject: str
     data: bytes
     headers: dict[str, str]
+
+
+class PublishFailed(Exception):
+    """`message` was refused (or not acked); the `stored` messages before it were stored."""
+
+    def __init__(self, message: Outgoing, stored: int, error: BaseException) -> None:
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.message = message
+        self.stored = stored
+        self.error = error
 
 
 @dataclass(frozen=True)
@@ -155,7 +170,27 @@ class Bus:
     async def ensure_own_streams(self, service: str) -> None:
         """Create or update the streams `service` owns: its own and its dead-letter stream."""
         await self._ensure(STREAMS[service], [f"{service}.>"])
+        await self._retire_legacy_dead_letters()
         await self._ensure(dead_letter_stream(service), [f"dlq.{service}.>"])
+
+    async def _retire_legacy_dead_letters(self) -> None:
+        """Move the old shared DEADLETTER stream off `dlq.>`; nothing of it is deleted
+        (each service's store also holds its dead letters, listed by /ops/dead-letters)."""
+        try:
+            info = await self.js.stream_info(LEGACY_DEAD_LETTER_STREAM)
+        except NotFoundError:
+            return
+        if list(info.config.subjects or []) == LEGACY_DEAD_LETTER_SUBJECTS:
+            return
+        log.warning(
+            "the shared stream %s is retired: its subjects move to %s, its %s messages stay",
+            LEGACY_DEAD_LETTER_STREAM,
+            LEGACY_DEAD_LETTER_SUBJECTS[0],
+            info.state.messages,
+        )
+        info.config.subjects = LEGACY_DEAD_LETTER_SUBJECTS
+        with suppress(NotFoundError):  # another service retired it meanwhile
+            await self.js.update_stream(info.config)
 
     async def stream_exists(self, name: str) -> bool:
         try:
@@ -200,48 +235,52 @@ class Bus:
         await self.js.update_stream(config)
 
     async def publish_batch(self, messages: Sequence[Outgoing], ack_s: float = 30.0) -> None:
-        """Publish in order and wait for every ack.
+        """Publish in order and wait for every ack; PublishFailed names the first refused.
 
         The Msg-Id `<service>-<notification id>` makes a re-publish after a crash a no-op.
         Each run of messages to one stream is acked before the next run is sent: a later
         notification in one stream then proves the earlier ones stored, which is what the
         relay's resume relies on.
         """
+        stored = 0
         run: list[Outgoing] = []
-        for message in messages:
-            if run and message.stream != run[0].stream:
-                await self._publish_run(run, ack_s)
+        for message in [*messages, None]:
+            if run and (message is None or message.stream != run[0].stream):
+                try:
+                    await self._publish_run(run, ack_s)
+                except PublishFailed as failed:
+                    failed.stored += stored
+                    raise
+                stored += len(run)
                 run = []
-            run.append(message)
-        if run:
-            await self._publish_run(run, ack_s)
+            if message is not None:
+                run.append(message)
 
     async def _publish_run(self, run: Sequence[Outgoing], ack_s: float) -> None:
-        if len(run) == 1:  # a lone message: a plain publish raises the server's reason
-            await self._publish_one(run[0], ack_s)
-            return
         futures = [
             await self.js.publish_async(m.subject, m.data, stream=m.stream, headers=m.headers)
             for m in run
         ]
-        try:
-            await asyncio.wait_for(asyncio.gather(*futures), timeout=ack_s)
-        except TimeoutError:
-            # A refused async publish only reaches the error callback: ask again for the
-            # first unacked message, synchronously, so the error names the reason.
-            pending = [m for m, f in zip(run, futures, strict=True) if not f.done()]
-            if pending:
-                await self._publish_one(pending[0], ack_s)
-            raise
-
-    async def _publish_one(self, message: Outgoing, ack_s: float) -> None:
-        await self.js.publish(
-            message.subject,
-            message.data,
-            timeout=ack_s,
-            stream=message.stream,
-            headers=message.headers,
-        )
+        # A refused async publish only reaches the error callback and its future never
+        # resolves: after a short stall, publish what is unacked again, in order and
+        # synchronously (the Msg-Id dedups), so the first refusal raises with its reason.
+        await asyncio.wait(futures, timeout=min(ack_s, STALL_S))
+        for index, (message, future) in enumerate(zip(run, futures, strict=True)):
+            if future.done() and not future.cancelled() and future.exception() is None:
+                continue
+            future.cancel()
+            try:
+                await self.js.publish(
+                    message.subject,
+                    message.data,
+                    timeout=ack_s,
+                    stream=message.stream,
+                    headers=message.headers,
+                )
+            except Exception as error:
+                for rest in futures[index + 1 :]:
+                    rest.cancel()
+                raise PublishFailed(message, index, error) from error
 
     async def last_notification_id(self, stream: str) -> int:
         """The notification id of the last message a service published (0 if none)."""

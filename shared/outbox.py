@@ -29,6 +29,7 @@ from shared.bus import (
     HEADER_TRACEPARENT,
     Bus,
     Outgoing,
+    PublishFailed,
     dead_letter_stream,
     dead_letter_subject,
 )
@@ -114,6 +115,9 @@ class OutboxRelay:
         notification = self.position + 1
         if isinstance(error, UnpublishableNotification):
             notification, error = error.notification_id, error.error
+        elif isinstance(error, PublishFailed):
+            notification = error.message.notification_id
+            error = error.error if isinstance(error.error, Exception) else error
         self.stuck = {
             "notification_id": notification,
             "error": f"{type(error).__name__}: {error}"[:500],
@@ -166,7 +170,12 @@ class OutboxRelay:
         if not last:
             return False
         if messages:
-            await self.bus.publish_batch(messages, self.publish_timeout)
+            try:
+                await self.bus.publish_batch(messages, self.publish_timeout)
+            except PublishFailed as failed:  # what went before it is stored: move past it
+                self.published += failed.stored
+                self.position = max(self.position, failed.message.notification_id - 1)
+                raise
             self.published += len(messages)
         self.position = last
         return True

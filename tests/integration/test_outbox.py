@@ -133,3 +133,51 @@ async def test_a_lost_stream_is_recreated_and_refilled_in_the_same_order(
         (m.sequence, m.subject, m.data) for m in before
     ]
     app.close()
+
+
+async def test_the_old_shared_dead_letter_stream_is_moved_aside_not_deleted(
+    settings: Settings,
+) -> None:
+    """A JetStream store from before streams had owners holds DEADLETTER on `dlq.>`, which
+    would overlap every DLQ_<SERVICE>: it is moved off those subjects, its messages kept."""
+    from nats.js.api import StreamConfig
+
+    bus = await Bus.connect(settings.nats_url, "test")
+    await bus.js.add_stream(StreamConfig(name="DEADLETTER", subjects=["dlq.>"]))
+    await bus.js.publish("dlq.routing.INTAKE", b"an old dead letter", stream="DEADLETTER")
+
+    await bus.ensure_own_streams("routing")
+    await bus.ensure_own_streams("compensation")  # the second owner finds it retired
+    legacy = await bus.js.stream_info("DEADLETTER")
+    assert legacy.config.subjects == ["deadletter-legacy.>"]
+    assert legacy.state.messages == 1
+    await bus.js.publish("dlq.routing.INTAKE", b"a new one", stream="DLQ_ROUTING")
+    assert [m.data for m in await bus.read_subject("DLQ_ROUTING", "dlq.>")] == [b"a new one"]
+    await bus.close()
+
+
+async def test_a_refused_publish_names_the_notification_and_keeps_what_went_before(
+    settings: Settings, bus: Bus
+) -> None:
+    from nats.js.api import DiscardPolicy
+
+    from shared.bus import PublishFailed
+
+    app = open_application(SPECS["intake"], settings)
+    assert isinstance(app, IntakeApplication)
+    _append_complaints(app, 3)
+    info = await bus.js.stream_info("INTAKE")
+    info.config.max_msgs, info.config.discard = 1, DiscardPolicy.NEW
+    await bus.js.update_stream(info.config)  # INTAKE takes one message, then refuses
+    relay = OutboxRelay(app, bus, publish_timeout=5)
+    await relay.resume()
+    with pytest.raises(PublishFailed) as failed:
+        await relay.relay_once()
+    stored = await bus.read_subject("INTAKE", "intake.>")
+    published = [m.headers["Aftersales-Notification-Id"] for m in stored]
+    assert len(published) == 1
+    assert failed.value.stored == 1
+    assert "maximum messages" in str(failed.value.error)
+    assert failed.value.message.notification_id > int(published[0])
+    assert relay.position == failed.value.message.notification_id - 1
+    app.close()

@@ -148,3 +148,51 @@ async def test_a_relay_whose_resume_times_out_is_restarted_until_nats_is_back(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_failing_task_is_restarted_with_capped_backoff_and_counted() -> None:
+    """Each failure is logged, counted and restarts the task after a delay that doubles up
+    to the cap; a task that returns before the service stops is restarted too."""
+    import itertools
+    import time
+
+    from shared.supervisor import Supervisor
+
+    stop = asyncio.Event()
+    supervisor = Supervisor(stop, base_delay=0.05, max_delay=0.1)
+    starts: list[float] = []
+
+    async def flaky() -> None:
+        starts.append(time.monotonic())
+        if len(starts) <= 7:
+            raise RuntimeError(f"failure {len(starts)}")
+        await stop.wait()
+
+    returns = 0
+
+    async def quitter() -> None:
+        nonlocal returns
+        returns += 1
+        if returns < 3:
+            return
+        await stop.wait()
+
+    supervisor.spawn("flaky", flaky)
+    supervisor.spawn("quitter", quitter)
+    await eventually(lambda: _true(len(starts) == 8 and returns == 3), what="8 starts")
+    flaky_state, quitter_state = supervisor.states["flaky"], supervisor.states["quitter"]
+    assert (flaky_state.state, flaky_state.restarts) == ("running", 7)
+    assert flaky_state.last_error == "RuntimeError: failure 7"
+    assert (quitter_state.restarts, quitter_state.last_error) == (
+        2,
+        "returned before the service stopped",
+    )
+    delays = [b - a for a, b in itertools.pairwise(starts)]
+    assert delays[0] >= 0.045, delays  # 0.05 s, then doubled ...
+    assert min(delays[1:]) >= 0.09, delays
+    assert sum(delays[2:]) < 2.5, f"... capped at 0.1 s (uncapped: 6.2 s in all): {delays}"
+    assert supervisor.down() == []
+
+    stop.set()
+    await asyncio.wait_for(asyncio.gather(*supervisor.tasks), timeout=2)
+    assert {s.state for s in supervisor.states.values()} == {"stopped"}
