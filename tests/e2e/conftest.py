@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,3 +45,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 os.environ.setdefault("AFTERSALES_ENVIRONMENT", "test")
+
+
+# ------------------------------------------------------ crash-test figures, summarised
+
+_CRASH_FIGURES = pytest.StashKey[list[str]]()
+
+
+@pytest.fixture
+def crash_figures(pytestconfig: pytest.Config) -> list[str]:
+    """Lines a crash test appends; printed together at the end of the session."""
+    return pytestconfig.stash.setdefault(_CRASH_FIGURES, [])
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    figures = config.stash.get(_CRASH_FIGURES, [])
+    if figures:
+        terminalreporter.section("crash tests: complaints, kills, lost, duplicated")
+        for line in figures:
+            terminalreporter.write_line(line)
