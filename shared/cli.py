@@ -246,7 +246,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = load_settings()
     base = args.url.rstrip("/")
     key = args.api_key or _bootstrap_brand(base, settings.admin_token, Path(settings.data_dir))
-    return run_demo(base, key, settings.admin_token)
+    code = run_demo(base, key, settings.admin_token)
+    if code != 0 or not Path(settings.data_dir).is_dir():
+        return code  # a remote platform: its stores are not here to replay
+    _say("\n== Replay: each service rebuilt from its recorded inputs, compared with its store")
+    _wait_quiet(15.0)
+    replay = argparse.Namespace(verify=True, service=None, data_dir=None, max_differences=5)
+    return cmd_replay(replay)
+
+
+def _wait_quiet(timeout: float) -> None:
+    """Until every local service says it is ready (nothing waiting to be processed)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and not all(_ready(p) for p in DEFAULT_PORTS.values()):
+        time.sleep(0.2)
 
 
 def cmd_history(args: argparse.Namespace) -> int:

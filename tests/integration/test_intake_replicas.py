@@ -9,6 +9,7 @@ partitioned consumers' work, point 1); the second is an API + worker replica.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import random
 from collections import Counter
@@ -24,6 +25,7 @@ import pytest
 
 from services.intake.main import SPEC as INTAKE
 from services.intake.webhooks.delivery_log import DeliveryLog
+from services.intake.webhooks.worker import PARALLEL_DELIVERIES
 from shared.service import create_app
 from shared.settings import Settings
 from tests.platform import RunningService, complaint_body, eventually, register_brand
@@ -34,10 +36,17 @@ COMPLAINTS = 40
 
 @dataclasses.dataclass
 class CountingReceiver:
-    """A real HTTP endpoint on 127.0.0.1 that counts calls per delivery id (a little slow)."""
+    """A real HTTP endpoint on 127.0.0.1 that counts calls per delivery id.
+
+    It holds each request until more are in hand at once than one worker may send
+    (PARALLEL_DELIVERIES), or a few seconds pass: so the deliveries cannot all go through
+    one worker, and both compete for the same due rows.
+    """
 
     calls: Counter[str] = dataclasses.field(default_factory=Counter)
     port: int = 0
+    in_hand: int = 0
+    crowd: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
@@ -46,7 +55,12 @@ class CountingReceiver:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
         await reader.readexactly(int(headers.get("content-length", "0")))
-        await asyncio.sleep(0.05)  # long enough for both workers to have work in hand
+        self.in_hand += 1
+        if self.in_hand > PARALLEL_DELIVERIES:
+            self.crowd.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.crowd.wait(), timeout=5.0)
+        self.in_hand -= 1
         self.calls[headers.get("x-aftersales-delivery-id", "")] += 1
         writer.write(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
         await writer.drain()
