@@ -12,6 +12,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from services.intake.errors import ComplaintClosedForActions, OfferNotOpen, SourceAlreadyBlocked
+from shared.inputs import InputClocked
 from shared.store import EventMeta
 
 # What each upstream event means for the complaint's status, as brands see it.
@@ -63,7 +64,7 @@ class Brand(Aggregate):
 
     TOPIC = "intake.Brand"
 
-    class Event(Aggregate.Event):
+    class Event(InputClocked, Aggregate.Event):
         TOPIC = "intake.Brand.Event"
 
     class Created(Event, Aggregate.Created):
@@ -92,7 +93,7 @@ class ApiKeyIndex(Aggregate):
 
     TOPIC = "intake.ApiKeyIndex"
 
-    class Event(Aggregate.Event):
+    class Event(InputClocked, Aggregate.Event):
         TOPIC = "intake.ApiKeyIndex.Event"
 
     class Created(Event, Aggregate.Created):
@@ -115,7 +116,7 @@ class Complaint(Aggregate):
 
     TOPIC = "intake.Complaint"
 
-    class Event(Aggregate.Event):
+    class Event(InputClocked, Aggregate.Event):
         TOPIC = "intake.Complaint.Event"
 
     class Created(Event, Aggregate.Created):
@@ -307,7 +308,7 @@ class ConsumerFile(Aggregate):
 
     TOPIC = "intake.ConsumerFile"
 
-    class Event(Aggregate.Event):
+    class Event(InputClocked, Aggregate.Event):
         TOPIC = "intake.ConsumerFile.Event"
 
     class Created(Event, Aggregate.Created):
@@ -379,7 +380,7 @@ class MerchantFile(Aggregate):
 
     TOPIC = "intake.MerchantFile"
 
-    class Event(Aggregate.Event):
+    class Event(InputClocked, Aggregate.Event):
         TOPIC = "intake.MerchantFile.Event"
 
     class Created(Event, Aggregate.Created):
@@ -407,7 +408,7 @@ class ComplaintGroup(Aggregate):
 
     TOPIC = "intake.ComplaintGroup"
 
-    class Event(Aggregate.Event):
+    class Event(InputClocked, Aggregate.Event):
         TOPIC = "intake.ComplaintGroup.Event"
 
     class Created(Event, Aggregate.Created):
@@ -434,7 +435,7 @@ class Regulator(Aggregate):
 
     TOPIC = "intake.Regulator"
 
-    class Event(Aggregate.Event):
+    class Event(InputClocked, Aggregate.Event):
         TOPIC = "intake.Regulator.Event"
 
     class Created(Event, Aggregate.Created):
@@ -464,7 +465,7 @@ class RegulatorNonce(Aggregate):
 
     TOPIC = "intake.RegulatorNonce"
 
-    class Event(Aggregate.Event):
+    class Event(InputClocked, Aggregate.Event):
         TOPIC = "intake.RegulatorNonce.Event"
 
     class Created(Event, Aggregate.Created):
