@@ -36,7 +36,7 @@ from services.intake.vault import SealedConsumer, subject_entry
 from services.intake.views import complaint_view
 from shared.idempotency import IdempotentRequest, record_response, recorded_response
 from shared.inputs import InputAlreadyRecorded, ReceivedCommand
-from shared.store import EventMeta
+from shared.store import EventMeta, derive_id
 
 NUISANCE = NuisancePolicy()
 Outcome = tuple[int, dict[str, Any]]
@@ -94,9 +94,13 @@ class Admission(Groups):
             )
         except InputAlreadyRecorded:
             replay = recorded_response(self, idempotency)  # a concurrent retry won
-            if replay is None:
+            if replay is not None:
+                return replay
+            file = self.get_or_none(derive_id("consumer-file", sealed.subject_id))
+            if isinstance(file, ConsumerFile) and file.blocked:  # a retry of a refusal
+                result = Refused(file.subject_ref)
+            else:
                 raise
-            return replay
         if isinstance(result, Refused):
             raise SourceBlocked(
                 "source blocked: operations blocked this contact source; the contact was "

@@ -168,7 +168,27 @@ class Complaint(Aggregate):
         """Still being handled: another contact about the same order is a duplicate."""
         return self.status not in NOT_OPEN
 
-    @event("RegulatorTransferReceived", topic="intake.Complaint.RegulatorTransferReceived")
+    class RegulatorTransferReceived(Event):
+        """Step 1 for 消协/12315: which body transferred it, under which number, by when;
+        v2 records the working-day calendar version the deadline was counted with."""
+
+        TOPIC = "intake.Complaint.RegulatorTransferReceived"
+        class_version = 2
+
+        meta: EventMeta
+        regulator_id: str
+        regulator_name: str
+        transfer_number: str
+        deadline_working_days: int
+        deadline_at: str
+        calendar_version: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v1 did not record the calendar: None says "not known"."""
+            state["calendar_version"] = None
+
+    @event(RegulatorTransferReceived)
     def record_transfer(
         self,
         meta: EventMeta,
@@ -177,8 +197,9 @@ class Complaint(Aggregate):
         transfer_number: str,
         deadline_working_days: int,
         deadline_at: str,
+        calendar_version: str | None,
     ) -> None:
-        """Step 1 for 消协/12315: which body transferred it, under which number, by when."""
+        """The transfer, recorded with the calendar version its deadline used."""
 
     @event("NuisanceFlagged", topic="intake.Complaint.NuisanceFlagged")
     def flag_nuisance(self, meta: EventMeta, source_ref: str, reason: str) -> None:

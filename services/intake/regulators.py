@@ -210,7 +210,8 @@ class Regulators(Admission):
         """The transfer's case with its deadline (China working days) and vault entry."""
         args = cmd.args
         days: int = args["deadline_working_days"]
-        deadline = self.calendar.deadline_after(cmd.at, days)
+        calendar = self.calendar  # the packaged years plus any loaded (recorded) ones
+        deadline = calendar.deadline_after(cmd.at, days)
         sealed = SealedConsumer.from_args(args["consumer"])
         subject = subject_entry(args["brand_id"], sealed, self.get_or_none(UUID(sealed.subject_id)))
         file = self._consumer_file(args["brand_id"], subject.id)
@@ -229,6 +230,7 @@ class Regulators(Admission):
             "transfer_number": args["transfer_number"],
             "deadline_working_days": days,
             "deadline_at": deadline.isoformat(),
+            "calendar_version": calendar.version,
         }
         complaint, aggregates = self._open_case(arrival, file, None, received)
         return complaint, [subject, complaint, *aggregates]

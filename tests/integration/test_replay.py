@@ -255,10 +255,13 @@ async def intake_traffic(intake: RunningService, receiver: Receiver) -> dict[str
             json={"reason": "骚扰"},
         )
         assert acted.status_code == 200, acted.text
-    refused = await intake.client.post(
-        "/v1/complaints", json=complaint_body(consumer=nuisance), headers=brand
-    )
-    assert refused.status_code == 403, refused.text
+    for _ in range(2):  # refused and recorded; the retry under its key is refused again
+        refused = await intake.client.post(
+            "/v1/complaints",
+            json=complaint_body(consumer=nuisance),
+            headers={**brand, "Idempotency-Key": "replay-refused"},
+        )
+        assert refused.status_code == 403, refused.text
 
     secret = await register_regulator(intake, "replay-xbw")
     raw = transfer_body("replay-more", number="沪消保委-2026-0777")
