@@ -187,6 +187,7 @@ class SubscribeWebhook:
     url: str
     event_types: list[str]
     at: datetime
+    subscription_id: UUID  # drawn at the edge
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import urlsplit
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -86,7 +86,7 @@ def _view(subscription: WebhookSubscription) -> SubscriptionView:
 )
 async def post_webhook(new: NewSubscription, brand: BrandId, app: App) -> CreatedSubscription:
     """No `Idempotency-Key`: a replayed response would have to keep the secret in plaintext."""
-    command = SubscribeWebhook(brand, new.url, new.event_types, datetime.now(UTC))
+    command = SubscribeWebhook(brand, new.url, new.event_types, datetime.now(UTC), uuid4())
     subscription, secret = await asyncio.to_thread(app.subscribe_webhook, command)
     return CreatedSubscription(**_view(subscription).model_dump(), secret=secret)
 

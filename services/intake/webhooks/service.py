@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from eventsourcing.application import ProcessingEvent
 
@@ -81,10 +81,10 @@ class WebhookUseCases(ServiceApplication):
     def subscribe_webhook(self, command: SubscribeWebhook) -> tuple[WebhookSubscription, str]:
         """Register a webhook; returns it with its signing secret (shown to the brand once).
 
-        Id and secret are drawn, and the secret sealed, here at the edge: the recorded
-        command holds the ciphertext only.
+        Its id was drawn by the router; its secret is drawn and sealed here, before the
+        command is recorded: the recorded command holds the ciphertext only.
         """
-        subscription_id = uuid4()
+        subscription_id = command.subscription_id
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
         args = {
             "brand_id": command.brand_id,
