@@ -188,7 +188,14 @@ INTAKE_COMMANDS = {
     "webhook.subscribe",
     "webhook.unsubscribe",
     "webhook.attempt",
+    "webhook.abandon",
 }
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Webhook retries in tens of milliseconds instead of seconds."""
+    return settings.model_copy(update={"webhook_base_delay_s": 0.05})
 
 
 async def intake_traffic(intake: RunningService, receiver: Receiver) -> dict[str, str]:
@@ -222,8 +229,13 @@ async def intake_traffic(intake: RunningService, receiver: Receiver) -> dict[str
     retried = await intake.client.post("/v1/complaints", json=body, headers=keyed)
     assert (first.status_code, retried.status_code) == (201, 201), retried.text
     assert retried.json() == first.json()
+
+    async def in_flight() -> bool:  # both first attempts hang at the receiver's gate
+        return len(receiver.attempts) >= 2
+
+    await eventually(in_flight, timeout=20, what="both webhooks' first attempts in flight")
     unsubscribed = await intake.client.delete(f"/v1/webhooks/{gone.json()['id']}", headers=brand)
-    assert unsubscribed.status_code == 204
+    assert unsubscribed.status_code == 204  # its delivery fails, then is abandoned
     complaint_id = first.json()["complaint_id"]
     again = await intake.client.post("/v1/complaints", json=body, headers=brand)
     assert again.status_code == 200, again.text
@@ -270,14 +282,17 @@ async def intake_traffic(intake: RunningService, receiver: Receiver) -> dict[str
         posted = await intake.client.post(TRANSFERS, content=raw, headers=headers)
         assert posted.status_code in (200, 201), posted.text
 
-    async def delivered() -> Any:
-        params = {"status": "delivered"}
+    async def concluded(status: str, count: int) -> Any:
+        params = {"status": status}
         url = "/v1/webhooks/deliveries"
         items = (await intake.client.get(url, headers=brand, params=params)).json()["items"]
-        return items if len(items) >= 2 else None
+        return items if len(items) >= count else None
 
     receiver.gate.set()
-    await eventually(delivered, timeout=20, what="webhooks delivered after a failed attempt")
+    await eventually(
+        lambda: concluded("delivered", 2), timeout=20, what="deliveries after a failed attempt"
+    )
+    await eventually(lambda: concluded("abandoned", 1), timeout=20, what="a delivery abandoned")
     return {
         "phone": consumer["phone"],
         "name": consumer["name"],
