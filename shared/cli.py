@@ -304,7 +304,7 @@ def cmd_brands(args: argparse.Namespace) -> int:
     return 0
 
 
-REPLAYABLE = ("routing", "compensation", "followup")
+REPLAYABLE = SERVICES  # every service records its inputs
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

@@ -14,6 +14,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.inputs import InputAlreadyRecorded
+
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://aftersales.example/problems/"
 log = logging.getLogger("aftersales.errors")
@@ -119,6 +121,12 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _ours(request: Request, exc: AftersalesError) -> JSONResponse:
         return problem_response(
             exc.status, exc.slug, exc.title, exc.detail, request.url.path, **exc.extra
+        )
+
+    @app.exception_handler(InputAlreadyRecorded)
+    async def _recorded(request: Request, exc: InputAlreadyRecorded) -> JSONResponse:
+        return problem_response(
+            409, "conflict", Conflict.title, f"already recorded: {exc}", request.url.path
         )
 
     @app.exception_handler(RequestValidationError)

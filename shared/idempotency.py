@@ -14,6 +14,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from shared.errors import Conflict
+from shared.inputs import InputClocked
 from shared.store import ServiceApplication, derive_id
 
 Response = tuple[int, dict[str, Any]]
@@ -47,7 +48,7 @@ class IdempotencyRecord(Aggregate):
     # The topics it was first stored under (by intake); each service has its own store.
     TOPIC = "intake.IdempotencyRecord"
 
-    class Event(Aggregate.Event):
+    class Event(InputClocked, Aggregate.Event):
         TOPIC = "intake.IdempotencyRecord.Event"
 
     class Created(Event, Aggregate.Created):

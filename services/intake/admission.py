@@ -6,9 +6,11 @@ withdrawing. Cases join merchant groups (groups.py); PII goes to the vault.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
+from eventsourcing.application import ProcessingEvent
 from eventsourcing.domain import Aggregate
 
 from services.intake.base import Arrival, instant
@@ -17,6 +19,8 @@ from services.intake.commands import (
     ConfirmDetails,
     ReceiveComplaint,
     WithdrawComplaint,
+    facts_args,
+    facts_from,
 )
 from services.intake.domain import Complaint, ConsumerFile
 from services.intake.errors import SourceBlocked
@@ -28,16 +32,36 @@ from services.intake.policies import (
     find_duplicate,
     nuisance_reason,
 )
+from services.intake.vault import SealedConsumer, subject_entry
 from services.intake.views import complaint_view
 from shared.idempotency import IdempotentRequest, record_response, recorded_response
+from shared.inputs import InputAlreadyRecorded, ReceivedCommand
 from shared.store import EventMeta, derive_id
 
 NUISANCE = NuisancePolicy()
 Outcome = tuple[int, dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class Refused:
+    """A blocked source's contact: recorded on its file, then refused (403)."""
+
+    subject_ref: str
+
+
 class Admission(Groups):
-    """Receiving complaints, and the consumer's actions on them."""
+    """Receiving complaints, and the consumer's actions on them.
+
+    Each use case is a recorded command: the public method is the edge (it seals PII,
+    checks what only reads, and calls `execute`); the `_on_*` handler decides from the
+    recorded arguments and time alone, live and in replay alike.
+    """
+
+    def register_admission(self) -> None:
+        self.command("complaint.receive", self._on_receive)
+        self.command("complaint.confirm", self._on_confirm)
+        self.command("complaint.act", self._on_act)
+        self.command("complaint.withdraw", self._on_withdraw)
 
     def receive_complaint(self, command: ReceiveComplaint) -> Outcome:
         """Step 1: record the complaint (idempotently); returns (HTTP status, body).
@@ -45,63 +69,96 @@ class Admission(Groups):
         A repeat about an open complaint is linked to it (200 with `duplicate_of`), a
         blocked source is refused (SourceBlocked, the refusal recorded), a nuisance
         source's complaint goes to its own queue, and complaints against one merchant
-        form groups.
+        form groups. The complaint id was given at the edge (derived from the
+        Idempotency-Key, or drawn): the same key again is the same recorded input.
         """
         key = command.idempotency_key
-        complaint_id = derive_id("complaint", command.brand_id, key) if key else uuid4()
         idempotency = IdempotentRequest(command.brand_id, key, command.body_hash) if key else None
-
-        def run() -> Outcome:
-            replay = recorded_response(self, idempotency)
+        replay = recorded_response(self, idempotency)
+        if replay is not None:
+            return replay
+        assert command.facts.consumer is not None, "a complaint arrives with its consumer"
+        sealed = self.vault.seal(command.brand_id, command.facts.consumer)
+        args = {
+            "brand_id": command.brand_id,
+            "trace_id": command.trace_id,
+            "channel": command.channel,
+            "complaint_id": str(command.complaint_id),
+            "facts": facts_args(command.facts),
+            "consumer": sealed.as_args(),
+            "idempotency": {"key": key, "body_hash": command.body_hash} if key else None,
+        }
+        try:
+            result = self.execute(
+                "complaint.receive", args, command.received_at, str(command.complaint_id)
+            )
+        except InputAlreadyRecorded:
+            replay = recorded_response(self, idempotency)  # a concurrent retry won
             if replay is not None:
                 return replay
-            status, body, aggregates = self._admit(command, complaint_id)
-            self.save(*aggregates, *record_response(idempotency, (status, body)))
-            return status, body
+            file = self.get_or_none(derive_id("consumer-file", sealed.subject_id))
+            if isinstance(file, ConsumerFile) and file.blocked:  # a retry of a refusal
+                result = Refused(file.subject_ref)
+            else:
+                raise
+        if isinstance(result, Refused):
+            raise SourceBlocked(
+                "source blocked: operations blocked this contact source; the contact was "
+                "recorded and refused",
+                subject_ref=result.subject_ref,
+            )
+        outcome: Outcome = result
+        return outcome
 
-        return self.run_command(run)
+    def _on_receive(
+        self, cmd: ReceivedCommand, processing: ProcessingEvent[UUID]
+    ) -> Outcome | Refused:
+        args = cmd.args
+        brand_id, channel = args["brand_id"], args["channel"]
+        contact_id = UUID(args["complaint_id"])
+        sealed = SealedConsumer.from_args(args["consumer"])
+        keyed = args["idempotency"]
+        idempotency = (
+            IdempotentRequest(brand_id, keyed["key"], keyed["body_hash"]) if keyed else None
+        )
+        file = self._consumer_file(brand_id, UUID(sealed.subject_id))
+        if file.blocked:
+            file.refuse(contact_id=str(contact_id), channel=channel, received_at=cmd.at.isoformat())
+            processing.collect_events(file)
+            return Refused(file.subject_ref)
+        subject = subject_entry(brand_id, sealed, self.get_or_none(UUID(sealed.subject_id)))
+        facts = facts_from(args["facts"])
+        arrival = Arrival(
+            brand_id, args["trace_id"], contact_id, sealed.subject_id, channel, facts, cmd.at
+        )
+        status, body, aggregates = self._admit(arrival, file)
+        processing.collect_events(
+            subject, *aggregates, *record_response(idempotency, (status, body))
+        )
+        return status, body
 
     def _admit(
-        self, command: ReceiveComplaint, contact_id: UUID
+        self, arrival: Arrival, file: ConsumerFile
     ) -> tuple[int, dict[str, Any], list[Aggregate]]:
-        """Decide what a brand's contact becomes: refused, a duplicate, or a (nuisance) case."""
-        brand_id, facts, at = command.brand_id, command.facts, command.received_at
-        file = self._consumer_file(brand_id, self.vault.subject_id(brand_id, facts.consumer.phone))
-        if file.blocked:
-            self._refuse(file, contact_id, command.channel, command)
-        subject = self._subject_for(brand_id, facts.consumer)
-        arrival = Arrival(
-            brand_id, command.trace_id, contact_id, str(subject.id), command.channel, facts, at
-        )
+        """Decide what a brand's contact becomes: a duplicate, or a (nuisance) case."""
+        at = arrival.received_at
         priors = self._prior_cases(file, arrival)
         duplicate = find_duplicate(arrival.keys, priors, at, self.duplicate_policy)
         if duplicate is not None:
             existing: Complaint = self.repository.get(UUID(duplicate.complaint_id))
             existing.link_duplicate(
-                meta=EventMeta(brand_id, existing.trace_id, None),
-                contact_id=str(contact_id),
+                meta=EventMeta(arrival.brand_id, existing.trace_id, None),
+                contact_id=str(arrival.complaint_id),
                 matched_fields=duplicate.matched_fields,
-                channel=command.channel,
+                channel=arrival.channel,
             )
             file.record_contact(**arrival.contact(duplicate.complaint_id, "duplicate"))
             body = {**complaint_view(existing), "duplicate_of": duplicate.complaint_id}
-            return 200, body, [subject, file, existing]
+            return 200, body, [file, existing]
         earlier = [instant(c["received_at"]) for c in file.contacts]
         nuisance = nuisance_reason(earlier, at, file.flagged, NUISANCE)
         complaint, aggregates = self._open_case(arrival, file, nuisance, None)
-        return 201, complaint_view(complaint), [subject, complaint, *aggregates]
-
-    def _refuse(
-        self, file: ConsumerFile, contact_id: UUID, channel: str, command: ReceiveComplaint
-    ) -> None:
-        at = command.received_at.isoformat()
-        file.refuse(contact_id=str(contact_id), channel=channel, received_at=at)
-        self.save(file)
-        raise SourceBlocked(
-            "source blocked: operations blocked this contact source; the contact was recorded "
-            "and refused",
-            subject_ref=file.subject_ref,
-        )
+        return 201, complaint_view(complaint), [complaint, *aggregates]
 
     def _open_case(
         self,
@@ -159,46 +216,69 @@ class Admission(Groups):
 
     def confirm(self, command: ConfirmDetails) -> Complaint:
         """Step 1: the record was read back to the consumer and confirmed (受理确认)."""
+        args = {
+            "brand_id": command.brand_id,
+            "complaint_id": str(command.complaint_id),
+            "confirmed_via": command.confirmed_via,
+            "corrections": dict(command.corrections),
+        }
+        complaint: Complaint = self.execute("complaint.confirm", args, command.at)
+        return complaint
 
-        def run() -> Complaint:
-            complaint = self.complaint(command.brand_id, command.complaint_id)
-            meta = EventMeta(command.brand_id, complaint.trace_id, None)
-            complaint.confirm(meta, command.confirmed_via, dict(command.corrections))
-            self.save(complaint)
-            return complaint
-
-        return self.run_command(run)
+    def _on_confirm(self, cmd: ReceivedCommand, processing: ProcessingEvent[UUID]) -> Complaint:
+        args = cmd.args
+        complaint = self.complaint(args["brand_id"], UUID(args["complaint_id"]))
+        meta = EventMeta(args["brand_id"], complaint.trace_id, None)
+        complaint.confirm(meta, args["confirmed_via"], dict(args["corrections"]))
+        processing.collect_events(complaint)
+        return complaint
 
     def act(self, command: ActOnOffer) -> Complaint:
         """Step 8: the consumer's answer to the offer that stands."""
+        args = {
+            "brand_id": command.brand_id,
+            "complaint_id": str(command.complaint_id),
+            "action": command.action,
+            "offer_id": command.offer_id,
+            "option_id": command.option_id,
+            "reason": command.reason,
+            "counter_kind": command.counter_kind,
+            "counter_amount_fen": command.counter_amount_fen,
+        }
+        complaint: Complaint = self.execute("complaint.act", args, command.at)
+        return complaint
 
-        def run() -> Complaint:
-            complaint = self.complaint(command.brand_id, command.complaint_id)
-            complaint.act(
-                meta=EventMeta(command.brand_id, complaint.trace_id, None),
-                action=command.action,
-                offer_id=command.offer_id,
-                option_id=command.option_id,
-                reason=command.reason,
-                counter_kind=command.counter_kind,
-                counter_amount_fen=command.counter_amount_fen,
-            )
-            self.save(complaint)
-            return complaint
-
-        return self.run_command(run)
+    def _on_act(self, cmd: ReceivedCommand, processing: ProcessingEvent[UUID]) -> Complaint:
+        args = cmd.args
+        complaint = self.complaint(args["brand_id"], UUID(args["complaint_id"]))
+        complaint.act(
+            meta=EventMeta(args["brand_id"], complaint.trace_id, None),
+            action=args["action"],
+            offer_id=args["offer_id"],
+            option_id=args["option_id"],
+            reason=args["reason"],
+            counter_kind=args["counter_kind"],
+            counter_amount_fen=args["counter_amount_fen"],
+        )
+        processing.collect_events(complaint)
+        return complaint
 
     def withdraw(self, command: WithdrawComplaint) -> Complaint:
         """The consumer withdraws the complaint; refused once withdrawn or closed."""
+        args = {
+            "brand_id": command.brand_id,
+            "complaint_id": str(command.complaint_id),
+            "reason": command.reason,
+        }
+        complaint: Complaint = self.execute("complaint.withdraw", args, command.at)
+        return complaint
 
-        def run() -> Complaint:
-            complaint = self.complaint(command.brand_id, command.complaint_id)
-            meta = EventMeta(command.brand_id, complaint.trace_id, None)
-            complaint.withdraw(meta, command.reason)
-            self.save(complaint)
-            return complaint
-
-        return self.run_command(run)
+    def _on_withdraw(self, cmd: ReceivedCommand, processing: ProcessingEvent[UUID]) -> Complaint:
+        args = cmd.args
+        complaint = self.complaint(args["brand_id"], UUID(args["complaint_id"]))
+        complaint.withdraw(EventMeta(args["brand_id"], complaint.trace_id, None), args["reason"])
+        processing.collect_events(complaint)
+        return complaint
 
 
 def _regulator_ref(transfer: dict[str, Any]) -> dict[str, Any]:

@@ -152,7 +152,7 @@ async def list_complaints(
 async def post_consumer_action(
     complaint_id: UUID, action: ConsumerAction, brand: ConsumerCaller, app: App
 ) -> dict[str, Any]:
-    command = to_act_on_offer(action, brand, complaint_id)
+    command = to_act_on_offer(action, brand, complaint_id, datetime.now(UTC))
     return complaint_view(await asyncio.to_thread(app.act, command))
 
 
@@ -165,7 +165,7 @@ async def post_consumer_action(
 async def post_withdrawal(
     complaint_id: UUID, withdrawal: Withdrawal, brand: ConsumerCaller, app: App
 ) -> dict[str, Any]:
-    command = WithdrawComplaint(brand, complaint_id, withdrawal.reason)
+    command = WithdrawComplaint(brand, complaint_id, withdrawal.reason, datetime.now(UTC))
     return complaint_view(await asyncio.to_thread(app.withdraw, command))
 
 
@@ -177,7 +177,7 @@ async def post_withdrawal(
 async def post_confirmation(
     complaint_id: UUID, confirmation: Confirmation, brand: ConsumerCaller, app: App
 ) -> dict[str, Any]:
-    command = to_confirm_details(confirmation, brand, complaint_id)
+    command = to_confirm_details(confirmation, brand, complaint_id, datetime.now(UTC))
     return complaint_view(await asyncio.to_thread(app.confirm, command))
 
 
@@ -340,7 +340,8 @@ class NewBrand(BaseModel):
 @admin.post("/brands", status_code=201, responses=error_responses(401, 403, 409, 422))
 async def post_brand(new: NewBrand, app: App, _: Admin) -> dict[str, Any]:
     """Register a brand and issue its first API key (shown once)."""
-    await asyncio.to_thread(app.register_brand, RegisterBrand(new.brand_id, new.name))
+    command = RegisterBrand(new.brand_id, new.name, datetime.now(UTC))
+    await asyncio.to_thread(app.register_brand, command)
     key = await asyncio.to_thread(app.issue_api_key, IssueApiKey(new.brand_id, datetime.now(UTC)))
     return {"brand_id": new.brand_id, "name": new.name, "api_key": key}
 
@@ -364,7 +365,7 @@ async def post_brand_key(brand: str, app: App, _: Admin) -> dict[str, Any]:
     "/brands/{brand}/keys/{key_id}", status_code=204, responses=error_responses(401, 403, 404)
 )
 async def delete_brand_key(brand: str, key_id: str, app: App, _: Admin) -> Response:
-    command = RevokeApiKey(brand, key_id, "revoked by admin")
+    command = RevokeApiKey(brand, key_id, "revoked by admin", datetime.now(UTC))
     await asyncio.to_thread(app.revoke_api_key, command)
     return Response(status_code=204)
 

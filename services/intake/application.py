@@ -89,6 +89,12 @@ class IntakeApplication(Regulators, BrandsAndKeys, Sources, WebhookUseCases):
         for event_type in STATUS_FEED:
             self.on(event_type, self.on_status_feed)
         self.register_fan_out()
+        # Every use case is a recorded command (shared/inputs.py): replay re-runs it.
+        self.register_admission()
+        self.register_regulators()
+        self.register_brands()
+        self.register_sources()
+        self.register_webhook_commands()
 
     def on_status_feed(self, upstream: ContractEvent, processing: ProcessingEvent[UUID]) -> None:
         """Record what another service did on the complaint (the brand's status feed)."""

@@ -11,12 +11,12 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from services.intake.commands import ComplaintFacts, Consumer
+from services.intake.commands import ComplaintFacts
 from services.intake.complaint_index import ComplaintIndex
 from services.intake.domain import Complaint, ConsumerFile
 from services.intake.errors import ComplaintNotFound
 from services.intake.policies import DuplicatePolicy, MatchKeys
-from services.intake.vault import DataSubject, KeyStore, Vault
+from services.intake.vault import KeyStore, Vault
 from shared.security import PiiCipher
 from shared.store import EventMeta, ServiceApplication, derive_id
 
@@ -44,11 +44,6 @@ class IntakeBase(ServiceApplication):
             brand_id=brand_id,
             subject_ref=str(subject_id),
         )
-
-    def _subject_for(self, brand_id: str, consumer: Consumer) -> DataSubject:
-        """The consumer's vault entry, found by a blind index of their phone number."""
-        known = self.get_or_none(self.vault.subject_id(brand_id, consumer.phone))
-        return self.vault.seal(brand_id, consumer, known)
 
 
 @dataclass(frozen=True)

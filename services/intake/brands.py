@@ -5,10 +5,15 @@ A key's plaintext is shown once; only its hash is stored, indexed by key id.
 
 from __future__ import annotations
 
+from uuid import UUID
+
+from eventsourcing.application import ProcessingEvent
+
 from services.intake.base import IntakeBase
 from services.intake.commands import IssueApiKey, RegisterBrand, RevokeApiKey
 from services.intake.domain import ApiKeyIndex, Brand
 from services.intake.errors import AlreadyRegistered, ApiKeyRefused, BrandNotRegistered
+from shared.inputs import ReceivedCommand
 from shared.security import generate_api_key, hash_api_key, parse_api_key, verify_api_key
 from shared.store import derive_id
 
@@ -16,16 +21,24 @@ from shared.store import derive_id
 class BrandsAndKeys(IntakeBase):
     """Admin of brands and keys, and who an API key acts for."""
 
-    def register_brand(self, command: RegisterBrand) -> Brand:
-        def run() -> Brand:
-            aggregate_id = derive_id("brand", command.brand_id)
-            if self.get_or_none(aggregate_id) is not None:
-                raise AlreadyRegistered(f"brand {command.brand_id} is already registered")
-            brand = Brand(id=aggregate_id, brand_id=command.brand_id, name=command.name)
-            self.save(brand)
-            return brand
+    def register_brands(self) -> None:
+        self.command("brand.register", self._on_register_brand)
+        self.command("brand.issue_key", self._on_issue_key)
+        self.command("brand.revoke_key", self._on_revoke_key)
 
-        return self.run_command(run)
+    def register_brand(self, command: RegisterBrand) -> Brand:
+        args = {"brand_id": command.brand_id, "name": command.name}
+        brand: Brand = self.execute("brand.register", args, command.at)
+        return brand
+
+    def _on_register_brand(self, cmd: ReceivedCommand, processing: ProcessingEvent[UUID]) -> Brand:
+        brand_id = cmd.args["brand_id"]
+        aggregate_id = derive_id("brand", brand_id)
+        if self.get_or_none(aggregate_id) is not None:
+            raise AlreadyRegistered(f"brand {brand_id} is already registered")
+        brand = Brand(id=aggregate_id, brand_id=brand_id, name=cmd.args["name"])
+        processing.collect_events(brand)
+        return brand
 
     def brand(self, brand_id: str) -> Brand:
         brand: Brand | None = self.get_or_none(derive_id("brand", brand_id))
@@ -43,36 +56,41 @@ class BrandsAndKeys(IntakeBase):
         return found
 
     def issue_api_key(self, command: IssueApiKey) -> str:
-        """A new key for the brand; the plaintext is returned once and never stored."""
+        """A new key for the brand; the plaintext is returned once and never stored.
+
+        The key is drawn here, at the edge: the recorded command holds its id and hash only.
+        """
         plaintext, key_id = generate_api_key()
-
-        def run() -> None:
-            brand = self.brand(command.brand_id)
-            key_hash = hash_api_key(plaintext)
-            issued_at = command.issued_at.isoformat()
-            brand.issue_key(key_id=key_id, key_hash=key_hash, issued_at=issued_at)
-            index = ApiKeyIndex(
-                id=derive_id("api-key", key_id),
-                key_id=key_id,
-                brand_id=command.brand_id,
-                key_hash=key_hash,
-            )
-            self.save(brand, index)
-
-        self.run_command(run)
+        args = {"brand_id": command.brand_id, "key_id": key_id, "key_hash": hash_api_key(plaintext)}
+        self.execute("brand.issue_key", args, command.issued_at)
         return plaintext
 
-    def revoke_api_key(self, command: RevokeApiKey) -> None:
-        def run() -> None:
-            brand = self.brand(command.brand_id)
-            if command.key_id not in brand.keys:
-                raise BrandNotRegistered(f"brand {command.brand_id} has no key {command.key_id}")
-            index: ApiKeyIndex = self.repository.get(derive_id("api-key", command.key_id))
-            brand.revoke_key(key_id=command.key_id, reason=command.reason)
-            index.revoke()
-            self.save(brand, index)
+    def _on_issue_key(self, cmd: ReceivedCommand, processing: ProcessingEvent[UUID]) -> None:
+        args = cmd.args
+        brand = self.brand(args["brand_id"])
+        issued_at = cmd.at.isoformat()
+        brand.issue_key(key_id=args["key_id"], key_hash=args["key_hash"], issued_at=issued_at)
+        index = ApiKeyIndex(
+            id=derive_id("api-key", args["key_id"]),
+            key_id=args["key_id"],
+            brand_id=args["brand_id"],
+            key_hash=args["key_hash"],
+        )
+        processing.collect_events(brand, index)
 
-        self.run_command(run)
+    def revoke_api_key(self, command: RevokeApiKey) -> None:
+        args = {"brand_id": command.brand_id, "key_id": command.key_id, "reason": command.reason}
+        self.execute("brand.revoke_key", args, command.at)
+
+    def _on_revoke_key(self, cmd: ReceivedCommand, processing: ProcessingEvent[UUID]) -> None:
+        brand_id, key_id = cmd.args["brand_id"], cmd.args["key_id"]
+        brand = self.brand(brand_id)
+        if key_id not in brand.keys:
+            raise BrandNotRegistered(f"brand {brand_id} has no key {key_id}")
+        index: ApiKeyIndex = self.repository.get(derive_id("api-key", key_id))
+        brand.revoke_key(key_id=key_id, reason=cmd.args["reason"])
+        index.revoke()
+        processing.collect_events(brand, index)
 
     def authenticate(self, api_key: str) -> str:
         """The brand id an API key acts for; ApiKeyRefused for unknown or revoked keys."""

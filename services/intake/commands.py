@@ -30,7 +30,7 @@ class Consumer:
 class ComplaintFacts:
     """What a consumer complains about, however it reached us (JSON-ready)."""
 
-    consumer: Consumer
+    consumer: Consumer | None  # None once sealed in the vault (as commands are recorded)
     product: dict[str, Any]
     order: dict[str, Any]
     description: str
@@ -49,6 +49,7 @@ class ReceiveComplaint:
     channel: str
     facts: ComplaintFacts
     received_at: datetime
+    complaint_id: UUID  # given at the edge: derived from the Idempotency-Key, or drawn
     idempotency_key: str | None = None
     body_hash: str = ""
 
@@ -59,6 +60,7 @@ class ActOnOffer:
 
     brand_id: str
     complaint_id: UUID
+    at: datetime
     action: Literal["accept", "reject", "counter"]
     offer_id: str
     option_id: str | None = None
@@ -74,6 +76,7 @@ class WithdrawComplaint:
     brand_id: str
     complaint_id: UUID
     reason: str
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ class ConfirmDetails:
     brand_id: str
     complaint_id: UUID
     confirmed_via: str
+    at: datetime
     corrections: dict[str, str] = field(default_factory=dict)
 
 
@@ -116,6 +120,7 @@ class FlagSource:
 class RegisterBrand:
     brand_id: str
     name: str
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,7 @@ class RevokeApiKey:
     brand_id: str
     key_id: str
     reason: str
+    at: datetime
 
 
 # --- regulators -------------------------------------------------------------------------
@@ -180,6 +186,8 @@ class SubscribeWebhook:
     brand_id: str
     url: str
     event_types: list[str]
+    at: datetime
+    subscription_id: UUID  # drawn at the edge
 
 
 @dataclass(frozen=True)
@@ -188,3 +196,25 @@ class UnsubscribeWebhook:
 
     brand_id: str
     subscription_id: UUID
+    at: datetime
+
+
+# --- as recorded ------------------------------------------------------------------------
+
+
+def facts_args(facts: ComplaintFacts) -> dict[str, Any]:
+    """A complaint's facts as a recorded command carries them: JSON, the consumer left out."""
+    return {
+        "product": facts.product,
+        "order": facts.order,
+        "description": facts.description,
+        "demands": facts.demands,
+        "attachments": facts.attachments,
+        "media_exposure": facts.media_exposure,
+        "injury": facts.injury,
+    }
+
+
+def facts_from(args: dict[str, Any]) -> ComplaintFacts:
+    """The facts a recorded command carries (the consumer is in the vault, sealed)."""
+    return ComplaintFacts(consumer=None, **args)

@@ -12,6 +12,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from services.intake.errors import ComplaintClosedForActions, OfferNotOpen, SourceAlreadyBlocked
+from shared.inputs import InputClocked
 from shared.store import EventMeta
 
 # What each upstream event means for the complaint's status, as brands see it.
@@ -63,7 +64,7 @@ class Brand(Aggregate):
 
     TOPIC = "intake.Brand"
 
-    class Event(Aggregate.Event):
+    class Event(InputClocked, Aggregate.Event):
         TOPIC = "intake.Brand.Event"
 
     class Created(Event, Aggregate.Created):
@@ -92,7 +93,7 @@ class ApiKeyIndex(Aggregate):
 
     TOPIC = "intake.ApiKeyIndex"
 
-    class Event(Aggregate.Event):
+    class Event(InputClocked, Aggregate.Event):
         TOPIC = "intake.ApiKeyIndex.Event"
 
     class Created(Event, Aggregate.Created):
@@ -115,7 +116,7 @@ class Complaint(Aggregate):
 
     TOPIC = "intake.Complaint"
 
-    class Event(Aggregate.Event):
+    class Event(InputClocked, Aggregate.Event):
         TOPIC = "intake.Complaint.Event"
 
     class Created(Event, Aggregate.Created):
@@ -167,7 +168,27 @@ class Complaint(Aggregate):
         """Still being handled: another contact about the same order is a duplicate."""
         return self.status not in NOT_OPEN
 
-    @event("RegulatorTransferReceived", topic="intake.Complaint.RegulatorTransferReceived")
+    class RegulatorTransferReceived(Event):
+        """Step 1 for 消协/12315: which body transferred it, under which number, by when;
+        v2 records the working-day calendar version the deadline was counted with."""
+
+        TOPIC = "intake.Complaint.RegulatorTransferReceived"
+        class_version = 2
+
+        meta: EventMeta
+        regulator_id: str
+        regulator_name: str
+        transfer_number: str
+        deadline_working_days: int
+        deadline_at: str
+        calendar_version: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v1 did not record the calendar: None says "not known"."""
+            state["calendar_version"] = None
+
+    @event(RegulatorTransferReceived)
     def record_transfer(
         self,
         meta: EventMeta,
@@ -176,8 +197,9 @@ class Complaint(Aggregate):
         transfer_number: str,
         deadline_working_days: int,
         deadline_at: str,
+        calendar_version: str | None,
     ) -> None:
-        """Step 1 for 消协/12315: which body transferred it, under which number, by when."""
+        """The transfer, recorded with the calendar version its deadline used."""
 
     @event("NuisanceFlagged", topic="intake.Complaint.NuisanceFlagged")
     def flag_nuisance(self, meta: EventMeta, source_ref: str, reason: str) -> None:
@@ -307,7 +329,7 @@ class ConsumerFile(Aggregate):
 
     TOPIC = "intake.ConsumerFile"
 
-    class Event(Aggregate.Event):
+    class Event(InputClocked, Aggregate.Event):
         TOPIC = "intake.ConsumerFile.Event"
 
     class Created(Event, Aggregate.Created):
@@ -379,7 +401,7 @@ class MerchantFile(Aggregate):
 
     TOPIC = "intake.MerchantFile"
 
-    class Event(Aggregate.Event):
+    class Event(InputClocked, Aggregate.Event):
         TOPIC = "intake.MerchantFile.Event"
 
     class Created(Event, Aggregate.Created):
@@ -407,7 +429,7 @@ class ComplaintGroup(Aggregate):
 
     TOPIC = "intake.ComplaintGroup"
 
-    class Event(Aggregate.Event):
+    class Event(InputClocked, Aggregate.Event):
         TOPIC = "intake.ComplaintGroup.Event"
 
     class Created(Event, Aggregate.Created):
@@ -434,7 +456,7 @@ class Regulator(Aggregate):
 
     TOPIC = "intake.Regulator"
 
-    class Event(Aggregate.Event):
+    class Event(InputClocked, Aggregate.Event):
         TOPIC = "intake.Regulator.Event"
 
     class Created(Event, Aggregate.Created):
@@ -464,7 +486,7 @@ class RegulatorNonce(Aggregate):
 
     TOPIC = "intake.RegulatorNonce"
 
-    class Event(Aggregate.Event):
+    class Event(InputClocked, Aggregate.Event):
         TOPIC = "intake.RegulatorNonce.Event"
 
     class Created(Event, Aggregate.Created):

@@ -12,12 +12,19 @@ import secrets
 from datetime import datetime
 from uuid import UUID
 
+from eventsourcing.application import ProcessingEvent
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from services.intake.admission import Admission, Outcome
 from services.intake.base import Arrival
-from services.intake.commands import ReceiveTransfer, RegisterRegulator, SignedRequest
+from services.intake.commands import (
+    ReceiveTransfer,
+    RegisterRegulator,
+    SignedRequest,
+    facts_args,
+    facts_from,
+)
 from services.intake.domain import Complaint, Regulator, RegulatorNonce
 from services.intake.errors import (
     AlreadyRegistered,
@@ -25,8 +32,9 @@ from services.intake.errors import (
     TransferNotFound,
     TransferToUnknownBrand,
 )
+from services.intake.vault import SealedConsumer, subject_entry
 from services.intake.views import transfer_view
-from shared.calendar import deadline_after
+from shared.inputs import InputAlreadyRecorded, ReceivedCommand
 from shared.security import SignatureError, SignatureFailure, parse_timestamp_header, verify_request
 from shared.store import derive_id
 
@@ -42,36 +50,56 @@ SIGNATURE_DETAILS: dict[SignatureFailure, str] = {
 class Regulators(Admission):
     """Regulator integrations and the complaints they transfer."""
 
+    def register_regulators(self) -> None:
+        self.command("regulator.register", self._on_register_regulator)
+        self.command("regulator.nonce", self._on_nonce)
+        self.command("regulator.transfer", self._on_transfer)
+
     def register_regulator(self, command: RegisterRegulator) -> str:
         """Register a regulator integration; returns its signing secret, shown once.
 
         HMAC verification needs the secret itself, so it is stored encrypted (under a
-        key of its own, wrapped by the master key), not hashed.
+        key of its own, wrapped by the master key), not hashed. Secret and key are drawn
+        and sealed here, at the edge: the recorded command holds only their sealed forms.
         """
         secret = secrets.token_urlsafe(32)
-
-        def run() -> None:
-            aggregate_id = derive_id("regulator", command.regulator_id)
-            if self.get_or_none(aggregate_id) is not None:
-                raise AlreadyRegistered(f"regulator {command.regulator_id} is already registered")
-            key = self.cipher.new_subject_key()
-            aad = _secret_aad(command.regulator_id)
-            regulator = Regulator(
-                id=aggregate_id,
-                regulator_id=command.regulator_id,
-                name=command.name,
-                kind=command.kind,
-                wrapped_key=base64.b64encode(self.cipher.wrap_key(key)).decode(),
-                sealed_secret=self.cipher.encrypt_field(key, secret, aad),
-                registered_at=command.registered_at.isoformat(),
-            )
-            self.save(regulator)
-
-        self.run_command(run)
+        key = self.cipher.new_subject_key()
+        args = {
+            "regulator_id": command.regulator_id,
+            "name": command.name,
+            "kind": command.kind,
+            "wrapped_key": base64.b64encode(self.cipher.wrap_key(key)).decode(),
+            "sealed_secret": self.cipher.encrypt_field(
+                key, secret, _secret_aad(command.regulator_id)
+            ),
+        }
+        self.execute("regulator.register", args, command.registered_at)
         return secret
 
+    def _on_register_regulator(
+        self, cmd: ReceivedCommand, processing: ProcessingEvent[UUID]
+    ) -> None:
+        args = cmd.args
+        aggregate_id = derive_id("regulator", args["regulator_id"])
+        if self.get_or_none(aggregate_id) is not None:
+            raise AlreadyRegistered(f"regulator {args['regulator_id']} is already registered")
+        regulator = Regulator(
+            id=aggregate_id,
+            regulator_id=args["regulator_id"],
+            name=args["name"],
+            kind=args["kind"],
+            wrapped_key=args["wrapped_key"],
+            sealed_secret=args["sealed_secret"],
+            registered_at=cmd.at.isoformat(),
+        )
+        processing.collect_events(regulator)
+
     def authenticate_regulator(self, signed: SignedRequest, now: datetime) -> Regulator:
-        """Verify a signed regulator request and record its nonce before anything acts on it."""
+        """Verify a signed regulator request and record its nonce before anything acts on it.
+
+        `now` is the request's receive time (read at the edge); the nonce is recorded as
+        a command with it.
+        """
         regulator: Regulator | None = self.get_or_none(derive_id("regulator", signed.regulator_id))
         if not isinstance(regulator, Regulator):
             raise RegulatorRefused(f"unknown regulator {signed.regulator_id!r}: not registered")
@@ -89,7 +117,18 @@ class Regulators(Admission):
             )
         except SignatureError as error:
             raise RegulatorRefused(SIGNATURE_DETAILS[error.reason]) from error
-        self._record_nonce(regulator, signed, timestamp, now)
+        args = {
+            "regulator_id": regulator.regulator_id,
+            "nonce": signed.nonce,
+            "method": signed.method,
+            "path": signed.path,
+            "timestamp": timestamp,
+            "body_sha256": hashlib.sha256(signed.body).hexdigest(),
+        }
+        try:
+            self.execute("regulator.nonce", args, now)
+        except (InputAlreadyRecorded, IntegrityError) as error:
+            raise _nonce_used() from error
         return regulator
 
     def _regulator_secret(self, regulator: Regulator) -> bytes:
@@ -97,29 +136,24 @@ class Regulators(Admission):
         aad = _secret_aad(regulator.regulator_id)
         return self.cipher.decrypt_field(key, regulator.sealed_secret, aad).encode()
 
-    def _record_nonce(
-        self, regulator: Regulator, signed: SignedRequest, timestamp: int, now: datetime
-    ) -> None:
+    def _on_nonce(self, cmd: ReceivedCommand, processing: ProcessingEvent[UUID]) -> None:
         """One aggregate per (regulator, nonce): a replay finds it, or conflicts saving it."""
-        nonce_id = derive_id("regulator-nonce", regulator.regulator_id, signed.nonce)
-        used = RegulatorRefused("nonce already used: every signed request needs a fresh nonce")
-        with self.write_lock:
-            if self.get_or_none(nonce_id) is not None:
-                raise used
-            record = RegulatorNonce(
+        args = cmd.args
+        nonce_id = derive_id("regulator-nonce", args["regulator_id"], args["nonce"])
+        if self.get_or_none(nonce_id) is not None:
+            raise _nonce_used()
+        processing.collect_events(
+            RegulatorNonce(
                 id=nonce_id,
-                regulator_id=regulator.regulator_id,
-                nonce=signed.nonce,
-                method=signed.method,
-                path=signed.path,
-                timestamp=timestamp,
-                body_sha256=hashlib.sha256(signed.body).hexdigest(),
-                received_at=now.isoformat(),
+                regulator_id=args["regulator_id"],
+                nonce=args["nonce"],
+                method=args["method"],
+                path=args["path"],
+                timestamp=args["timestamp"],
+                body_sha256=args["body_sha256"],
+                received_at=cmd.at.isoformat(),
             )
-            try:
-                self.save(record)
-            except IntegrityError as error:
-                raise used from error
+        )
 
     def receive_transfer(self, command: ReceiveTransfer) -> Outcome:
         """Record a regulator's transfer (转办) as a complaint; the same number twice is one.
@@ -130,51 +164,73 @@ class Regulators(Admission):
         complaint_id = derive_id(
             "regulator-transfer", command.regulator_id, command.transfer_number
         )
+        existing = self.get_or_none(complaint_id)
+        if isinstance(existing, Complaint):  # a read: nothing to record
+            return 200, transfer_view(existing)
+        assert command.facts.consumer is not None, "a transfer arrives with its consumer"
+        sealed = self.vault.seal(command.brand_id, command.facts.consumer)
+        args = {
+            "regulator_id": command.regulator_id,
+            "transfer_number": command.transfer_number,
+            "deadline_working_days": command.deadline_working_days,
+            "brand_id": command.brand_id,
+            "facts": facts_args(command.facts),
+            "consumer": sealed.as_args(),
+            "trace_id": command.trace_id,
+        }
+        outcome: Outcome = self.execute("regulator.transfer", args, command.received_at)
+        return outcome
 
-        def run() -> Outcome:
-            existing = self.get_or_none(complaint_id)
-            if isinstance(existing, Complaint):
-                return 200, transfer_view(existing)
-            if self.get_or_none(derive_id("brand", command.brand_id)) is None:
-                raise TransferToUnknownBrand(
-                    f"brand_id: brand {command.brand_id!r} is not registered",
-                    errors=[
-                        {
-                            "loc": ["body", "brand_id"],
-                            "msg": "brand is not registered",
-                            "type": "unknown_brand",
-                        }
-                    ],
-                )
-            regulator: Regulator = self.repository.get(derive_id("regulator", command.regulator_id))
-            complaint, aggregates = self._admit_transfer(command, regulator, complaint_id)
-            self.save(*aggregates)
-            return 201, transfer_view(complaint)
-
-        return self.run_command(run)
+    def _on_transfer(self, cmd: ReceivedCommand, processing: ProcessingEvent[UUID]) -> Outcome:
+        args = cmd.args
+        number = args["transfer_number"]
+        complaint_id = derive_id("regulator-transfer", args["regulator_id"], number)
+        existing = self.get_or_none(complaint_id)
+        if isinstance(existing, Complaint):
+            return 200, transfer_view(existing)
+        if self.get_or_none(derive_id("brand", args["brand_id"])) is None:
+            raise TransferToUnknownBrand(
+                f"brand_id: brand {args['brand_id']!r} is not registered",
+                errors=[
+                    {
+                        "loc": ["body", "brand_id"],
+                        "msg": "brand is not registered",
+                        "type": "unknown_brand",
+                    }
+                ],
+            )
+        regulator: Regulator = self.repository.get(derive_id("regulator", args["regulator_id"]))
+        complaint, aggregates = self._admit_transfer(cmd, regulator, complaint_id)
+        processing.collect_events(*aggregates)
+        return 201, transfer_view(complaint)
 
     def _admit_transfer(
-        self, command: ReceiveTransfer, regulator: Regulator, complaint_id: UUID
+        self, cmd: ReceivedCommand, regulator: Regulator, complaint_id: UUID
     ) -> tuple[Complaint, list[Aggregate]]:
         """The transfer's case with its deadline (China working days) and vault entry."""
-        deadline = deadline_after(command.received_at, command.deadline_working_days)
-        subject = self._subject_for(command.brand_id, command.facts.consumer)
-        file = self._consumer_file(command.brand_id, subject.id)
+        args = cmd.args
+        days: int = args["deadline_working_days"]
+        calendar = self.calendar  # the packaged years plus any loaded (recorded) ones
+        deadline = calendar.deadline_after(cmd.at, days)
+        sealed = SealedConsumer.from_args(args["consumer"])
+        subject = subject_entry(args["brand_id"], sealed, self.get_or_none(UUID(sealed.subject_id)))
+        file = self._consumer_file(args["brand_id"], subject.id)
         arrival = Arrival(
-            command.brand_id,
-            command.trace_id,
+            args["brand_id"],
+            args["trace_id"],
             complaint_id,
             str(subject.id),
             "regulator",
-            command.facts,
-            command.received_at,
+            facts_from(args["facts"]),
+            cmd.at,
         )
         received = {
             "regulator_id": regulator.regulator_id,
             "regulator_name": regulator.name,
-            "transfer_number": command.transfer_number,
-            "deadline_working_days": command.deadline_working_days,
+            "transfer_number": args["transfer_number"],
+            "deadline_working_days": days,
             "deadline_at": deadline.isoformat(),
+            "calendar_version": calendar.version,
         }
         complaint, aggregates = self._open_case(arrival, file, None, received)
         return complaint, [subject, complaint, *aggregates]
@@ -188,6 +244,10 @@ class Regulators(Admission):
                 f"transfer {transfer_number} not found for {regulator.regulator_id}"
             )
         return complaint
+
+
+def _nonce_used() -> RegulatorRefused:
+    return RegulatorRefused("nonce already used: every signed request needs a fresh nonce")
 
 
 def _secret_aad(regulator_id: str) -> str:

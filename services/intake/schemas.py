@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Annotated, Literal
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -23,6 +23,7 @@ from services.intake.commands import (
     RegisterRegulator,
 )
 from shared.contracts.intake import Channel, DemandKind
+from shared.store import derive_id
 
 
 class ConsumerIn(BaseModel):
@@ -170,27 +171,36 @@ def to_receive_complaint(
     received_at: datetime,
     idempotency_key: str | None = None,
     body_hash: str = "",
+    complaint_id: UUID | None = None,
 ) -> ReceiveComplaint:
+    """The command as the edge gives it: the complaint's id derived from the Idempotency-Key
+    (a retry is the same complaint), else drawn here."""
+    if complaint_id is None:
+        key = idempotency_key
+        complaint_id = derive_id("complaint", brand_id, key) if key else uuid4()
     return ReceiveComplaint(
         brand_id=brand_id,
         trace_id=trace_id,
         channel=new.channel,
         facts=facts_of(new),
         received_at=received_at,
+        complaint_id=complaint_id,
         idempotency_key=idempotency_key,
         body_hash=body_hash,
     )
 
 
-def to_act_on_offer(action: ConsumerAction, brand_id: str, complaint_id: UUID) -> ActOnOffer:
-    return ActOnOffer(brand_id, complaint_id, **action.model_dump())
+def to_act_on_offer(
+    action: ConsumerAction, brand_id: str, complaint_id: UUID, at: datetime
+) -> ActOnOffer:
+    return ActOnOffer(brand_id, complaint_id, at, **action.model_dump())
 
 
 def to_confirm_details(
-    confirmation: Confirmation, brand_id: str, complaint_id: UUID
+    confirmation: Confirmation, brand_id: str, complaint_id: UUID, at: datetime
 ) -> ConfirmDetails:
     corrections = {str(k): v for k, v in confirmation.corrections.items()}
-    return ConfirmDetails(brand_id, complaint_id, confirmation.confirmed_via, corrections)
+    return ConfirmDetails(brand_id, complaint_id, confirmation.confirmed_via, at, corrections)
 
 
 def to_register_regulator(new: NewRegulator, registered_at: datetime) -> RegisterRegulator:

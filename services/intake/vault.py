@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from services.intake.commands import Consumer
+from shared.inputs import InputClocked
 from shared.security import PiiCipher, blind_index
 from shared.store import derive_id
 
@@ -134,7 +136,7 @@ class DataSubject(Aggregate):
 
     TOPIC = "intake.DataSubject"
 
-    class Event(Aggregate.Event):
+    class Event(InputClocked, Aggregate.Event):
         TOPIC = "intake.DataSubject.Event"
 
     class Created(Event, Aggregate.Created):
@@ -153,6 +155,35 @@ class DataSubject(Aggregate):
         self.fields.update(fields)
 
 
+@dataclass(frozen=True)
+class SealedConsumer:
+    """A consumer as a command records them: subject id, sealed fields, blind indexes."""
+
+    subject_id: str
+    fields: dict[str, str]
+    indexes: dict[str, str]
+
+    def as_args(self) -> dict[str, Any]:
+        return {"subject_id": self.subject_id, "fields": self.fields, "indexes": self.indexes}
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> SealedConsumer:
+        return cls(args["subject_id"], dict(args["fields"]), dict(args["indexes"]))
+
+
+def subject_entry(brand_id: str, sealed: SealedConsumer, known: DataSubject | None) -> DataSubject:
+    """The consumer's vault entry with these sealed details: `known`, or a new one."""
+    if known is None:
+        return DataSubject(
+            id=UUID(sealed.subject_id),
+            brand_id=brand_id,
+            fields=dict(sealed.fields),
+            indexes=dict(sealed.indexes),
+        )
+    known.add_details(fields=dict(sealed.fields))
+    return known
+
+
 class Vault:
     """Finds a consumer by a blind index of their phone and seals their details."""
 
@@ -165,8 +196,12 @@ class Vault:
         """The consumer's subject id with a brand: no phone number in it, only its index."""
         return derive_id("subject", brand_id, self._phone_index(phone))
 
-    def seal(self, brand_id: str, consumer: Consumer, known: DataSubject | None) -> DataSubject:
-        """The consumer's vault entry with these details sealed: `known`, or a new one."""
+    def seal(self, brand_id: str, consumer: Consumer) -> SealedConsumer:
+        """The consumer's details sealed under their subject key (drawn once, kept apart).
+
+        Done at the edge, before the command is recorded: the sealed values are part of
+        the recorded input, so a replay reuses them and needs neither the key nor a nonce.
+        """
         subject_id = self.subject_id(brand_id, consumer.phone)
         fields = {"name": consumer.name, "phone": consumer.phone}
         if consumer.address:
@@ -178,11 +213,7 @@ class Vault:
             name: self.cipher.encrypt_field(key, value, f"{subject_id}:{name}")
             for name, value in fields.items()
         }
-        if known is None:
-            indexes = {"phone": self._phone_index(consumer.phone)}
-            return DataSubject(id=subject_id, brand_id=brand_id, fields=sealed, indexes=indexes)
-        known.add_details(fields=sealed)
-        return known
+        return SealedConsumer(str(subject_id), sealed, {"phone": self._phone_index(consumer.phone)})
 
     def _phone_index(self, phone: str) -> str:
         return blind_index(self.index_key, "phone", phone)

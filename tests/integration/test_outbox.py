@@ -98,7 +98,8 @@ async def test_internal_events_are_not_published(
 ) -> None:
     app = open_application(SPECS["intake"], settings)
     assert isinstance(app, IntakeApplication)
-    app.register_brand(RegisterBrand("acme", "Acme"))  # brand registration is internal to intake
+    # Brand registration is internal to intake.
+    app.register_brand(RegisterBrand("acme", "Acme", datetime.now(UTC)))
     _append_complaints(app, 1)
     relay = OutboxRelay(app, bus)
     await relay.resume()

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from services.intake import errors
 from services.intake.errors import IntakeError, OfferNotOpen, SourceBlocked
 from shared.errors import PROBLEM_JSON, AftersalesError, install_problem_handlers
+from shared.inputs import InputAlreadyRecorded
 
 INTAKE_ERRORS = sorted(
     (
@@ -56,6 +57,10 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
     async def source() -> None:
         raise SourceBlocked("source blocked", subject_ref="s-1")
 
+    @app.get("/again")
+    async def again() -> None:
+        raise InputAlreadyRecorded("complaint.receive c-1 was recorded before")
+
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
         yield client
@@ -82,3 +87,11 @@ async def test_a_blocked_source_is_a_403_naming_the_source(client: httpx.AsyncCl
     assert response.status_code == 403
     assert response.json()["type"].endswith("/forbidden")
     assert response.json()["subject_ref"] == "s-1"
+
+
+async def test_an_input_recorded_before_is_a_409_problem(client: httpx.AsyncClient) -> None:
+    response = await client.get("/again")
+    assert response.status_code == 409
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert response.json()["type"].endswith("/conflict")
+    assert "complaint.receive c-1 was recorded before" in response.json()["detail"]

@@ -338,3 +338,33 @@ def test_an_event_stored_under_a_renamed_topic_is_still_published() -> None:
     ((_, contract),) = list(app.contracts_since(1, 10))
     assert contract is not None
     assert contract.type == "RevisitScheduled"
+
+
+def test_a_transfer_stored_at_v1_loads_with_no_calendar_version_and_publishes_the_same() -> None:
+    """RegulatorTransferReceived v2 records the calendar version; v1 rows read it as None."""
+    app = publisher("intake")
+    complaint = received_complaint()
+    complaint.record_transfer(
+        meta=META,
+        regulator_id="sh-xbw",
+        regulator_name="上海市消保委",
+        transfer_number="沪消保委-2026-0001",
+        deadline_working_days=7,
+        deadline_at="2026-03-11T15:59:59.999999+00:00",
+        calendar_version="cal-v1",
+    )
+    transfer = complaint.collect_events()[1]
+    row = app.mapper.to_stored_event(transfer)
+    state = app.mapper.transcoder.decode(row.state)
+    assert state["class_version"] == 2
+    assert state["calendar_version"] == "cal-v1"
+    del state["class_version"], state["calendar_version"]  # as the v1 code stored it
+    data = app.mapper.transcoder.encode(state)
+    old = StoredEvent(row.originator_id, row.originator_version, row.topic, data)
+    loaded = app.mapper.to_domain_event(old)
+    assert loaded.calendar_version is None  # type: ignore[attr-defined]
+    before, after = app.to_contract(transfer), app.to_contract(loaded)
+    assert before is not None
+    assert after is not None
+    assert "calendar_version" not in before.payload, "an added stored field is not published"
+    assert after.payload == before.payload

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
@@ -10,10 +11,18 @@ import pytest
 from services.intake.errors import DeliveryConcluded
 from services.intake.webhooks.domain import WebhookDelivery
 from services.intake.webhooks.policy import BackoffPolicy
+from shared.inputs import input_clock
 from shared.store import EventMeta
 
 START = datetime(2026, 7, 1, 8, 0, tzinfo=UTC)
 POLICY = BackoffPolicy()
+
+
+@pytest.fixture(autouse=True)
+def processing_an_input() -> Iterator[None]:
+    """A delivery's events take their time from the input being processed."""
+    with input_clock(START):
+        yield
 
 
 def test_ceiling_doubles_from_two_seconds_per_failed_attempt() -> None:

@@ -6,10 +6,10 @@ Routers parse and delegate: bodies become commands for the webhook use cases.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import urlsplit
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -86,7 +86,7 @@ def _view(subscription: WebhookSubscription) -> SubscriptionView:
 )
 async def post_webhook(new: NewSubscription, brand: BrandId, app: App) -> CreatedSubscription:
     """No `Idempotency-Key`: a replayed response would have to keep the secret in plaintext."""
-    command = SubscribeWebhook(brand, new.url, new.event_types)
+    command = SubscribeWebhook(brand, new.url, new.event_types, datetime.now(UTC), uuid4())
     subscription, secret = await asyncio.to_thread(app.subscribe_webhook, command)
     return CreatedSubscription(**_view(subscription).model_dump(), secret=secret)
 
@@ -115,5 +115,6 @@ async def get_deliveries(
 @router.delete("/{subscription_id}", status_code=204, responses=error_responses(401, 404, 422))
 async def delete_webhook(subscription_id: UUID, brand: BrandId, app: App) -> Response:
     """Remove a webhook; its pending deliveries are abandoned and its secret destroyed."""
-    await asyncio.to_thread(app.unsubscribe_webhook, UnsubscribeWebhook(brand, subscription_id))
+    command = UnsubscribeWebhook(brand, subscription_id, datetime.now(UTC))
+    await asyncio.to_thread(app.unsubscribe_webhook, command)
     return Response(status_code=204)

@@ -13,6 +13,7 @@ from eventsourcing.domain import Aggregate, event
 
 from services.intake.errors import DeliveryConcluded, TooManySubscriptions
 from services.intake.webhooks.policy import BackoffPolicy
+from shared.inputs import InputClocked
 from shared.store import EventMeta, derive_id
 
 MAX_SUBSCRIPTIONS_PER_BRAND = 20
@@ -23,7 +24,7 @@ class WebhookSubscription(Aggregate):
 
     TOPIC = "intake.WebhookSubscription"
 
-    class Event(Aggregate.Event):
+    class Event(InputClocked, Aggregate.Event):
         TOPIC = "intake.WebhookSubscription.Event"
 
     class Created(Event, Aggregate.Created):
@@ -51,7 +52,7 @@ class WebhookDirectory(Aggregate):
 
     TOPIC = "intake.WebhookDirectory"
 
-    class Event(Aggregate.Event):
+    class Event(InputClocked, Aggregate.Event):
         TOPIC = "intake.WebhookDirectory.Event"
 
     class Created(Event, Aggregate.Created):
@@ -91,7 +92,7 @@ class WebhookDelivery(Aggregate):
 
     TOPIC = "intake.WebhookDelivery"
 
-    class Event(Aggregate.Event):
+    class Event(InputClocked, Aggregate.Event):
         TOPIC = "intake.WebhookDelivery.Event"
 
     class Created(Event, Aggregate.Created):

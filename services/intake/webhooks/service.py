@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
-from uuid import UUID, uuid4
+from datetime import datetime, timedelta
+from uuid import UUID
 
 from eventsourcing.application import ProcessingEvent
 
@@ -24,6 +24,7 @@ from services.intake.webhooks.domain import (
 )
 from services.intake.webhooks.policy import BackoffPolicy
 from shared.contracts import PAYLOADS, ContractEvent
+from shared.inputs import ReceivedCommand
 from shared.security import PiiCipher
 from shared.store import EventMeta, ServiceApplication, derive_id
 
@@ -71,42 +72,64 @@ class WebhookUseCases(ServiceApplication):
             )
             processing.collect_events(delivery)
 
+    def register_webhook_commands(self) -> None:
+        self.command("webhook.subscribe", self._on_subscribe)
+        self.command("webhook.unsubscribe", self._on_unsubscribe)
+        self.command("webhook.abandon", self._on_abandon)
+        self.command("webhook.attempt", self._on_attempt)
+
     def subscribe_webhook(self, command: SubscribeWebhook) -> tuple[WebhookSubscription, str]:
-        """Register a webhook; returns it with its signing secret (shown to the brand once)."""
-        subscription_id = uuid4()
+        """Register a webhook; returns it with its signing secret (shown to the brand once).
+
+        Its id was drawn by the router; its secret is drawn and sealed here, before the
+        command is recorded: the recorded command holds the ciphertext only.
+        """
+        subscription_id = command.subscription_id
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
-        ciphertext = self._seal_webhook_secret(subscription_id, secret)
-        brand_id = command.brand_id
+        args = {
+            "brand_id": command.brand_id,
+            "subscription_id": str(subscription_id),
+            "url": command.url,
+            "event_types": list(command.event_types),
+            "secret_ciphertext": self._seal_webhook_secret(subscription_id, secret),
+        }
+        subscription: WebhookSubscription = self.execute(
+            "webhook.subscribe", args, command.at, str(subscription_id)
+        )
+        return subscription, secret
 
-        def run() -> WebhookSubscription:
-            directory = self.get_or_none(directory_id(brand_id)) or WebhookDirectory(
-                id=directory_id(brand_id), brand_id=brand_id
-            )
-            subscription = WebhookSubscription(
-                id=subscription_id,
-                brand_id=brand_id,
-                url=command.url,
-                event_types=command.event_types,
-                secret_ciphertext=ciphertext,
-            )
-            directory.add(str(subscription_id), command.event_types)
-            self.save(subscription, directory)
-            return subscription
-
-        return self.run_command(run), secret
+    def _on_subscribe(
+        self, cmd: ReceivedCommand, processing: ProcessingEvent[UUID]
+    ) -> WebhookSubscription:
+        args = cmd.args
+        brand_id = args["brand_id"]
+        directory = self.get_or_none(directory_id(brand_id)) or WebhookDirectory(
+            id=directory_id(brand_id), brand_id=brand_id
+        )
+        subscription = WebhookSubscription(
+            id=UUID(args["subscription_id"]),
+            brand_id=brand_id,
+            url=args["url"],
+            event_types=args["event_types"],
+            secret_ciphertext=args["secret_ciphertext"],
+        )
+        directory.add(args["subscription_id"], args["event_types"])
+        processing.collect_events(subscription, directory)
+        return subscription
 
     def unsubscribe_webhook(self, command: UnsubscribeWebhook) -> None:
         """Remove a brand's webhook and destroy its secret; another brand's is not found."""
-
-        def run() -> None:
-            subscription = self.webhook(command.brand_id, command.subscription_id)
-            directory: WebhookDirectory = self.repository.get(directory_id(command.brand_id))
-            subscription.unsubscribe(reason="deleted by the brand")
-            directory.remove(str(command.subscription_id))
-            self.save(subscription, directory)
-
-        self.run_command(run)
+        args = {"brand_id": command.brand_id, "subscription_id": str(command.subscription_id)}
+        self.execute("webhook.unsubscribe", args, command.at)
         self.keys.delete(_secret_key_name(command.subscription_id))
+
+    def _on_unsubscribe(self, cmd: ReceivedCommand, processing: ProcessingEvent[UUID]) -> None:
+        brand_id, subscription_id = cmd.args["brand_id"], cmd.args["subscription_id"]
+        subscription = self.webhook(brand_id, UUID(subscription_id))
+        directory: WebhookDirectory = self.repository.get(directory_id(brand_id))
+        subscription.unsubscribe(reason="deleted by the brand")
+        directory.remove(subscription_id)
+        processing.collect_events(subscription, directory)
 
     def webhooks(self, brand_id: str) -> list[WebhookSubscription]:
         """The brand's active webhooks, oldest first."""
@@ -129,39 +152,43 @@ class WebhookUseCases(ServiceApplication):
         return subscription
 
     def prepare_attempt(self, delivery_id: UUID, now: datetime) -> Attempt | None:
-        """The next attempt of a pending delivery; None (abandoning it) if it can't be made."""
+        """The next attempt of a pending delivery; None (abandoning it) if it can't be made.
 
-        def run() -> Attempt | None:
-            delivery = self.get_or_none(delivery_id)
-            if not isinstance(delivery, WebhookDelivery) or delivery.status != "pending":
-                return None
-            subscription = self.get_or_none(UUID(delivery.subscription_id))
-            if (
-                not isinstance(subscription, WebhookSubscription)
-                or not subscription.active
-                or subscription.brand_id != delivery.brand_id  # never another brand's endpoint
-            ):
-                self._abandon(delivery, now, "the webhook was deleted")
-                return None
-            secret = self._open_webhook_secret(subscription)
-            if secret is None:
-                self._abandon(delivery, now, "the webhook's secret was destroyed")
-                return None
-            return Attempt(
-                delivery_id=delivery_id,
-                url=subscription.url,
-                secret=secret,
-                body=delivery.body.encode(),
-                event_type=delivery.event_type,
-                event_id=delivery.event_id,
-                trace_id=delivery.trace_id,
-            )
+        A read; abandoning is a recorded command at `now` (the worker's clock, the edge).
+        """
+        delivery = self.get_or_none(delivery_id)
+        if not isinstance(delivery, WebhookDelivery) or delivery.status != "pending":
+            return None
+        subscription = self.get_or_none(UUID(delivery.subscription_id))
+        if (
+            not isinstance(subscription, WebhookSubscription)
+            or not subscription.active
+            or subscription.brand_id != delivery.brand_id  # never another brand's endpoint
+        ):
+            self._abandon(delivery_id, now, "the webhook was deleted")
+            return None
+        secret = self._open_webhook_secret(subscription)
+        if secret is None:
+            self._abandon(delivery_id, now, "the webhook's secret was destroyed")
+            return None
+        return Attempt(
+            delivery_id=delivery_id,
+            url=subscription.url,
+            secret=secret,
+            body=delivery.body.encode(),
+            event_type=delivery.event_type,
+            event_id=delivery.event_id,
+            trace_id=delivery.trace_id,
+        )
 
-        return self.run_command(run)
+    def _abandon(self, delivery_id: UUID, now: datetime, reason: str) -> None:
+        self.execute("webhook.abandon", {"delivery_id": str(delivery_id), "reason": reason}, now)
 
-    def _abandon(self, delivery: WebhookDelivery, now: datetime, reason: str) -> None:
-        delivery.abandon(now, reason)
-        self.save(delivery)
+    def _on_abandon(self, cmd: ReceivedCommand, processing: ProcessingEvent[UUID]) -> None:
+        delivery = self.get_or_none(UUID(cmd.args["delivery_id"]))
+        if isinstance(delivery, WebhookDelivery) and delivery.status == "pending":
+            delivery.abandon(cmd.at, cmd.args["reason"])
+            processing.collect_events(delivery)
 
     def record_attempt(
         self,
@@ -172,15 +199,36 @@ class WebhookUseCases(ServiceApplication):
         draw: float,
         policy: BackoffPolicy,
     ) -> None:
-        """Record what the endpoint answered (or the transport error) on a pending delivery."""
+        """Record what the endpoint answered (or the transport error) on a pending delivery.
 
-        def run() -> None:
-            delivery: WebhookDelivery = self.repository.get(delivery_id)
-            if delivery.status == "pending":
-                delivery.record_attempt(attempted_at, status_code, error, draw, policy)
-                self.save(delivery)
+        The answer, the jitter draw and the backoff settings are the recorded input.
+        """
+        args = {
+            "delivery_id": str(delivery_id),
+            "status_code": status_code,
+            "error": error,
+            "draw": draw,
+            "policy": {
+                "base_delay_s": policy.base_delay_s,
+                "cap_s": policy.cap_s,
+                "give_up_after_s": policy.give_up_after.total_seconds(),
+            },
+        }
+        self.execute("webhook.attempt", args, attempted_at)
 
-        self.run_command(run)
+    def _on_attempt(self, cmd: ReceivedCommand, processing: ProcessingEvent[UUID]) -> None:
+        args = cmd.args
+        delivery: WebhookDelivery = self.repository.get(UUID(args["delivery_id"]))
+        if delivery.status != "pending":
+            return
+        settings = args["policy"]
+        policy = BackoffPolicy(
+            base_delay_s=settings["base_delay_s"],
+            cap_s=settings["cap_s"],
+            give_up_after=timedelta(seconds=settings["give_up_after_s"]),
+        )
+        delivery.record_attempt(cmd.at, args["status_code"], args["error"], args["draw"], policy)
+        processing.collect_events(delivery)
 
     def _seal_webhook_secret(self, subscription_id: UUID, secret: str) -> str:
         key = self.cipher.new_subject_key()
