@@ -20,7 +20,7 @@ from typing import Any
 from uuid import uuid4
 
 from shared.inputs import INPUT_TOPICS
-from shared.settings import prepare_store
+from shared.settings import postgres_admin, prepare_store
 from shared.store import ServiceApplication
 
 PAGE = 500
@@ -230,14 +230,5 @@ def scratch_store(service: str, live_env: dict[str, str]) -> Iterator[dict[str, 
 
 
 def _drop_schema(env: dict[str, str]) -> None:
-    import psycopg
-
-    with psycopg.connect(
-        dbname=env["POSTGRES_DBNAME"],
-        host=env["POSTGRES_HOST"],
-        port=int(env["POSTGRES_PORT"]),
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"],
-        autocommit=True,
-    ) as connection:
+    with postgres_admin(env) as connection:
         connection.execute(f'DROP SCHEMA IF EXISTS "{env["POSTGRES_SCHEMA"]}" CASCADE')

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -161,14 +161,19 @@ def prepare_store(env: dict[str, str]) -> None:
     """Create what eventsourcing will not: the service's PostgreSQL schema."""
     if env.get("PERSISTENCE_MODULE") != "eventsourcing.postgres":
         return
+    with postgres_admin(env) as connection:
+        connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{env["POSTGRES_SCHEMA"]}"')
+
+
+def postgres_admin(env: dict[str, str]) -> Any:
+    """An autocommit connection to the service's PostgreSQL database (schemas, not events)."""
     import psycopg
 
-    with psycopg.connect(
+    return psycopg.connect(
         dbname=env["POSTGRES_DBNAME"],
         host=env["POSTGRES_HOST"],
         port=int(env["POSTGRES_PORT"]),
         user=env["POSTGRES_USER"],
         password=env["POSTGRES_PASSWORD"],
         autocommit=True,
-    ) as connection:
-        connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{env["POSTGRES_SCHEMA"]}"')
+    )

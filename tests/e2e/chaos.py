@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import subprocess
+import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
@@ -412,3 +414,21 @@ async def wait_for_in_flight(nats_url: str, service: str, bound_s: float) -> int
         return 0
     finally:
         await nc.close()
+
+
+def assert_replays_exactly(platform: Platform) -> str:
+    """Every store is exactly what its recorded inputs make, checked as an operator would:
+    `aftersales replay --verify` on the platform's data dir; returns what it printed."""
+    started = time.monotonic()
+    command = ["replay", "--verify", "--data-dir", str(platform.data_dir)]
+    replay = subprocess.run(
+        [sys.executable, "-m", "shared.cli", *command],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    summary = [line for line in replay.stdout.splitlines() if line.strip()]
+    print(f"replay --verify ({time.monotonic() - started:.0f} s): {summary}")
+    assert replay.returncode == 0, replay.stdout[-4000:] + replay.stderr[-2000:]
+    return replay.stdout

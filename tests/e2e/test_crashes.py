@@ -16,8 +16,6 @@ import asyncio
 import os
 import random
 import sqlite3
-import subprocess
-import sys
 import time
 from typing import Any
 
@@ -29,6 +27,7 @@ from shared.cli import Platform
 from tests.e2e.chaos import (
     LoadResult,
     StreamCounts,
+    assert_replays_exactly,
     brand_headers,
     complaint_of,
     read_streams,
@@ -146,22 +145,6 @@ def test_kill_9_under_load_loses_nothing_and_duplicates_nothing(
     assert counts.messages.get("DEADLETTER", 0) == 0, f"dead letters: {counts.dead_letters}"
     assert_replays_exactly(platform)
 
-
-def assert_replays_exactly(platform: Platform) -> None:
-    """After the crashes, every replayable store is exactly what its recorded inputs make,
-    checked as an operator would: `aftersales replay --verify` on the platform's data."""
-    started = time.monotonic()
-    command = ["replay", "--verify", "--data-dir", str(platform.data_dir)]
-    replay = subprocess.run(
-        [sys.executable, "-m", "shared.cli", *command],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    summary = [line for line in replay.stdout.splitlines() if line.strip()]
-    print(f"replay --verify after the crashes ({time.monotonic() - started:.0f} s): {summary}")
-    assert replay.returncode == 0, replay.stdout[-4000:] + replay.stderr[-2000:]
 
 
 async def _intake_statuses_behind(

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import nats
+import pytest
 from nats.js.api import DiscardPolicy
 
 from shared.cli import Platform
@@ -229,3 +230,29 @@ def test_brands_cli_adds_lists_rotates_and_revokes_keys(platform: Platform) -> N
     duplicate = run("add", "midea-demo")
     assert duplicate.returncode == 1
     assert "409" in duplicate.stdout
+
+
+def test_after_the_demo_every_store_replays_exactly(
+    platform: Platform, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`aftersales demo` walks the seed cases through all four services; then each store is
+    exactly what replaying its recorded inputs gives (`aftersales replay --verify`)."""
+    from shared.demo import run_demo
+    from tests.e2e.chaos import assert_replays_exactly, wait_quiescent
+
+    brand = _brand(platform, "demo-replay")
+    assert run_demo(platform.url("intake"), brand["X-Api-Key"], DEV_SECRET) == 0
+    shown = capsys.readouterr().out
+    for step in ("revisit due", "linked to", "29 members", "HTTP 201", "HTTP 200"):
+        assert step in shown, f"the demo did not show {step!r}:\n{shown[-3000:]}"
+    quiescent, _, unsettled = asyncio.run(wait_quiescent(platform, 60.0))
+    assert quiescent, unsettled
+
+    shown = assert_replays_exactly(platform)
+    summaries = [line for line in shown.splitlines() if line.endswith(", exact")]
+    assert [line.split(":")[0] for line in summaries] == [
+        "intake",
+        "routing",
+        "compensation",
+        "followup",
+    ], shown

@@ -278,7 +278,8 @@ def test_paging_by_cursor_lists_every_row_once_in_index_order(
             break
         cursor = page.cursor
     assert seen == expected
-    assert pages == len(expected) // 17 + 1
+    # A full last page hands out no cursor (one row more is read to know): ceil, at least 1.
+    assert pages == max(1, -(-len(expected) // 17))
 
 
 def test_a_cursor_that_was_not_handed_out_is_refused(app: Shelves) -> None:
