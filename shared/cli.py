@@ -183,9 +183,17 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
+def service_ports(base: int | None = None) -> dict[str, int]:
+    """Each service's port: the defaults, or BASE+1.. in `SERVICES` order."""
+    if base is None:
+        return dict(DEFAULT_PORTS)
+    return {service: base + i for i, service in enumerate(SERVICES, start=1)}
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     settings = load_settings()
-    platform = Platform(Path(settings.data_dir), args.nats_port, dict(DEFAULT_PORTS))
+    ports = service_ports(args.port_base)
+    platform = Platform(Path(settings.data_dir), args.nats_port, ports)
     stopping = False
 
     def on_signal(signum: int, _: Any) -> None:
@@ -197,7 +205,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         platform.start()
-        base = f"http://127.0.0.1:{DEFAULT_PORTS['intake']}"
+        base = f"http://127.0.0.1:{ports['intake']}"
         key = _bootstrap_brand(base, settings.admin_token, Path(settings.data_dir))
         _say("")
         _say(f"Platform is up. Brand 'demo' API key: {key}")
@@ -357,6 +365,12 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start nats-server and the four services (SQLite)")
     up.add_argument("--nats-port", type=int, default=NATS_PORT)
+    up.add_argument(
+        "--port-base",
+        type=int,
+        default=None,
+        help="serve the services on BASE+1..BASE+4 (default: 8001-8004)",
+    )
     up.set_defaults(run=cmd_up)
     intake_url = f"http://127.0.0.1:{DEFAULT_PORTS['intake']}"
     demo = sub.add_parser("demo", help="walk seed complaints through the lifecycle")
