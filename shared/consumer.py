@@ -27,7 +27,7 @@ from nats.js.errors import NotFoundError
 from opentelemetry.trace import SpanKind
 
 from shared.bus import Bus
-from shared.contracts import ContractError, parse_contract
+from shared.contracts import ContractError, ContractEvent, parse_contract
 from shared.store import ServiceApplication
 from shared.telemetry import context_from_headers, span
 
@@ -197,9 +197,8 @@ class ConsumerRunner:
                 await _sleep(stop, 0.5)
                 return
             while msgs and not stop.is_set():
-                for msg in msgs:
-                    if not await self.handle(msg, stop):
-                        return
+                if not await self.handle_batch(msgs, stop):
+                    return
                 msgs = await self._already_there(sub)
 
     async def _still_positioned(self) -> bool:
@@ -221,6 +220,110 @@ class ConsumerRunner:
             return await sub.fetch(self.batch_size, timeout=0.005)
         except Exception:
             return []
+
+    async def handle_batch(self, msgs: list[Msg], stop: asyncio.Event) -> bool:
+        """Process deliveries in order, runs of next messages in one transaction each.
+
+        A run holds the messages that follow the position one after the other (on the
+        filter: each the next on our subject) and parse: they are processed in ONE
+        transaction, each in a savepoint with its own tracking row, then committed once
+        and acked. Anything else (a redelivery, a gap, an unreadable message) and a
+        message that fails in a run goes through `handle` alone, exactly as before.
+        False when a gap needs repositioning.
+        """
+        run: list[tuple[Msg, Tracking, ContractEvent]] = []
+        expected = self.next_sequence
+        for msg in msgs:
+            if stop.is_set():
+                return True
+            sequence = int(msg.metadata.sequence.stream)
+            contract = await self._next_in_run(msg, sequence, expected)
+            if contract is not None:
+                run.append((msg, Tracking(self.tracking, sequence), contract))
+                expected = sequence + 1
+                continue
+            if not await self._process_run(run, stop) or not await self.handle(msg, stop):
+                return False
+            run, expected = [], self.next_sequence
+        return await self._process_run(run, stop)
+
+    async def _next_in_run(self, msg: Msg, sequence: int, expected: int) -> ContractEvent | None:
+        """The message's contract when it may join a run that expects `expected` next."""
+        if sequence <= self.position:
+            return None
+        if sequence != expected:
+            if self.filter_subject is None:
+                return None
+            found = await self.bus.next_sequence(self.upstream, expected, self.filter_subject)
+            if found != sequence:
+                return None
+        try:
+            return parse_contract(msg.data)
+        except ContractError:
+            return None
+
+    async def _process_run(
+        self, run: list[tuple[Msg, Tracking, ContractEvent]], stop: asyncio.Event
+    ) -> bool:
+        """Process a run in one transaction; a failing message goes alone (`handle`)."""
+        while run:
+            observed_at = datetime.now(UTC)  # the inputs' time: read once here, recorded
+            contexts = [context_from_headers(msg.headers) for msg, _, _ in run]
+            try:
+                results, failure = await asyncio.to_thread(
+                    self._process_in_one_transaction, run, contexts, observed_at
+                )
+            except Exception as error:  # the commit failed: nothing of the run is there
+                log.warning("a run of %s from %s failed: %r", len(run), self.tracking, error)
+                results, failure = [], error
+            for (msg, tracking, _), done in zip(run, results, strict=False):
+                sequence = tracking.notification_id
+                self.position, self.next_sequence = sequence, sequence + 1
+                if done:
+                    self.processed += 1
+                else:
+                    self.skipped += 1
+                await _quietly(msg.ack())
+            run = run[len(results) :]
+            if failure is None or not run:
+                return True
+            # the first message left failed (or the whole run did): alone, with its retries
+            msg = run.pop(0)[0]
+            if not await self.handle(msg, stop):
+                return False
+            if stop.is_set():
+                return True
+        return True
+
+    def _process_in_one_transaction(
+        self,
+        run: list[tuple[Msg, Tracking, ContractEvent]],
+        contexts: list[Any],
+        observed_at: datetime,
+    ) -> tuple[list[bool], Exception | None]:
+        """In a worker thread: the run's messages in savepoints of one transaction; stops
+        at the first that raises (rolled back alone) and commits those before it."""
+        results: list[bool] = []
+        failure: Exception | None = None
+        app = self.app
+        with app.unit_of_work() as work:
+            for (_, tracking, contract), context in zip(run, contexts, strict=True):
+                try:
+                    with span(
+                        f"process {contract.type}",
+                        context,
+                        SpanKind.CONSUMER,
+                        **{
+                            "aftersales.service": app.service,
+                            "aftersales.event_id": str(contract.event_id),
+                        },
+                    ), app.step(work):
+                        results.append(app.process_contract(contract, tracking, observed_at))
+                except Exception as error:
+                    log.warning("%s %s failed in a run: %r", contract.type, tracking, error)
+                    failure = error
+                    break
+        return results, failure
 
     async def handle(self, msg: Msg, stop: asyncio.Event) -> bool:
         """Process one delivery if it is the next one; False when a gap needs repositioning."""

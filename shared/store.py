@@ -33,6 +33,7 @@ from eventsourcing.utils import EnvType, get_topic, resolve_topic
 
 from shared.calendar import WorkCalendar, packaged_calendar
 from shared.contracts import ContractEvent, make_contract
+from shared.groupcommit import GroupCommit
 from shared.inputs import (
     CALENDAR_TOPIC,
     DEAD_LETTER_TOPIC,
@@ -124,7 +125,7 @@ CommandHandler = Callable[[ReceivedCommand, ProcessingEvent[UUID]], Any]
 TimerHandler = Callable[[datetime, ProcessingEvent[UUID]], None]
 
 
-class ServiceApplication(ReadModelApplication, EventSourcedProjection[UUID]):
+class ServiceApplication(GroupCommit, ReadModelApplication, EventSourcedProjection[UUID]):
     """Base application of every service: inputs recorded, upstream processing, outbox source.
 
     Its read models are tables in the same store, written with its events (`readmodels`).
@@ -143,6 +144,7 @@ class ServiceApplication(ReadModelApplication, EventSourcedProjection[UUID]):
         self.timers: dict[str, TimerHandler] = {}
         self._listeners: list[Callable[[], None]] = []
         self._calendar: WorkCalendar | None = None
+        self._init_group_commit()
         self.register_handlers()
 
     def add_listener(self, listener: Callable[[], None]) -> None:
@@ -150,6 +152,10 @@ class ServiceApplication(ReadModelApplication, EventSourcedProjection[UUID]):
         self._listeners.append(listener)
 
     def _notify(self, recordings: list[Any]) -> None:
+        work = self.current_unit_of_work()
+        if work is not None:  # told after the commit (groupcommit)
+            work.recordings.extend(recordings)
+            return
         super()._notify(recordings)
         if recordings:
             for listener in self._listeners:
@@ -173,6 +179,16 @@ class ServiceApplication(ReadModelApplication, EventSourcedProjection[UUID]):
     def timer(self, name: str, handler: TimerHandler) -> None:
         """Run `handler` on each tick of the timer `name` (see `tick`)."""
         self.timers[name] = handler
+
+    def _notify_now(self, recordings: list[Any]) -> None:
+        self._notify(recordings)
+
+    def _record(self, processing_event: ProcessingEvent[Any]) -> list[Any]:
+        recordings = super()._record(processing_event)
+        work = self.current_unit_of_work()
+        if work is not None:  # the cache may hold these now: evicted if rolled back
+            work.touched.update(processing_event.aggregates)
+        return recordings
 
     def _save(self, processing: ProcessingEvent[UUID]) -> None:
         recordings = self._record(processing)
@@ -308,9 +324,8 @@ class ServiceApplication(ReadModelApplication, EventSourcedProjection[UUID]):
         input_id = derive_id(self.service, "command", name, given_id) if given_id else uuid4()
         command = ReceivedCommand(name, args, at, given_id, input_id)
         for attempt in range(1, attempts + 1):
-            try:
-                with self.write_lock:
-                    return self._execute(command)
+            try:  # group-committed with concurrent callers, each in its own savepoint
+                return self.submit(lambda: self._execute(command))
             except IntegrityError:
                 if self.get_or_none(input_id) is not None:
                     raise InputAlreadyRecorded(f"{name} {given_id} was recorded before") from None

@@ -18,6 +18,7 @@ from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteProcessRecorder
 from eventsourcing.utils import retry
 
+from shared.batching import PinnablePostgresDatastore, pinnable
 from shared.readmodels.schema import (
     WRITES_KWARG,
     Insert,
@@ -206,6 +207,7 @@ class SQLiteReadModelRecorder(ReadModelRecorder, SQLiteProcessRecorder):
 
     def __init__(self, datastore: SQLiteDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
+        pinnable(self.datastore)  # batches of commands share one transaction (shared.batching)
         self._init_read_models(Dialect("sqlite"))
 
     def _insert_events(
@@ -229,6 +231,7 @@ class PostgresReadModelRecorder(ReadModelRecorder, PostgresProcessRecorder):
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
+        pinnable(self.datastore)  # batches of commands share one transaction (shared.batching)
         self._init_read_models(Dialect("postgres", self.datastore.schema))
 
     def _insert_events(
@@ -236,6 +239,21 @@ class PostgresReadModelRecorder(ReadModelRecorder, PostgresProcessRecorder):
     ) -> None:
         super()._insert_events(curs, stored_events, **kwargs)
         self._apply_writes(curs, kwargs.get(WRITES_KWARG, ()))
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        datastore = self.datastore
+        if not isinstance(datastore, PinnablePostgresDatastore) or datastore.pinned() is None:
+            return super().insert_events(stored_events, **kwargs)
+        # In a batch's transaction (shared.batching): a savepoint, without the pipeline that
+        # eventsourcing uses (psycopg cannot roll a failed pipeline back to a savepoint).
+        with datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            self._insert_events(curs, stored_events, **kwargs)
+            if not stored_events:
+                return None
+            self._insert_stored_events(curs, stored_events, **kwargs)
+            return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
 
     def _transaction(self, *, commit: bool) -> Any:
         return self.datastore.transaction(commit=commit)
