@@ -245,7 +245,8 @@ class PostgresReadModelRecorder(ReadModelRecorder, PostgresProcessRecorder):
     ) -> Sequence[int] | None:
         datastore = self.datastore
         if not isinstance(datastore, PinnablePostgresDatastore) or datastore.pinned() is None:
-            return super().insert_events(stored_events, **kwargs)
+            ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+            return ids
         # In a batch's transaction (shared.batching): a savepoint, without the pipeline that
         # eventsourcing uses (psycopg cannot roll a failed pipeline back to a savepoint).
         with datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
