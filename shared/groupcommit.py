@@ -58,10 +58,11 @@ class UnitOfWork:
 
 
 class _Ticket:
-    __slots__ = ("done", "error", "result", "run")
+    __slots__ = ("done", "error", "result", "run", "wake")
 
     def __init__(self, run: Callable[[], Any]) -> None:
         self.run = run
+        self.wake = threading.Event()  # done, or the lead is handed to this caller
         self.done = False
         self.result: Any = None
         self.error: BaseException | None = None
@@ -78,6 +79,7 @@ class GroupCommit:
         self._uow = threading.local()
         self._queue: deque[_Ticket] = deque()
         self._queue_lock = threading.Lock()
+        self._leading = False  # a caller is leading (or is about to): others wait
         self.batches = 0  # committed units of work
         self.batched = 0  # steps committed in them
         datastore = getattr(self.recorder, "datastore", None)
@@ -149,27 +151,51 @@ class GroupCommit:
         return work.step(self._evict)
 
     def submit(self, run: Callable[[], T]) -> T:
-        """Run `run` (records one command) in a group-committed transaction."""
+        """Run `run` (records one command) in a group-committed transaction.
+
+        One caller at a time leads: it takes the queued commands (its own first) and runs
+        them in one unit of work; the others wait on their own ticket, not on the write
+        lock, so a finished caller returns at once. The leader then hands the lead to the
+        oldest waiting caller, who takes everything that queued meanwhile.
+        """
         current = self.current_unit_of_work()
-        if current is not None or self._datastore is None:  # nested, or cannot batch
-            with self.write_lock, self.step(current):
+        if current is not None or self._datastore is None or _owns(self.write_lock):
+            # nested in a unit of work, a store that cannot pin, or called under the lock
+            with self.unit_of_work() as work, self.step(work):
                 return run()
         ticket = _Ticket(run)
         with self._queue_lock:
             self._queue.append(ticket)
-        with self.write_lock:
-            while not ticket.done:
-                self._lead()
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            ticket.wake.wait()
+        if not ticket.done:  # leading: this ticket is at the head of the queue
+            self._lead()
         if ticket.error is not None:
             raise ticket.error
         result: T = ticket.result
         return result
 
     def _lead(self) -> None:
-        with self._queue_lock:
-            tickets = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
-        if not tickets:
-            return
+        tickets: list[_Ticket] = []
+        try:
+            with self.write_lock:
+                with self._queue_lock:
+                    count = min(MAX_BATCH, len(self._queue))
+                    tickets = [self._queue.popleft() for _ in range(count)]
+                self._run_batch(tickets)
+        finally:
+            for ticket in tickets:
+                ticket.done = True
+                ticket.wake.set()
+            with self._queue_lock:  # hand the lead on, or give it up
+                if self._queue:
+                    self._queue[0].wake.set()
+                else:
+                    self._leading = False
+
+    def _run_batch(self, tickets: list[_Ticket]) -> None:
         started = time.monotonic()
         try:
             with self.unit_of_work() as work:
@@ -178,7 +204,7 @@ class GroupCommit:
                         rest = tickets[index:]
                         with self._queue_lock:
                             self._queue.extendleft(reversed(rest))
-                        tickets = tickets[:index]
+                        del tickets[index:]
                         break
                     try:
                         with self.step(work):
@@ -189,11 +215,12 @@ class GroupCommit:
             for ticket in tickets:
                 ticket.result, ticket.error = None, error
             if not isinstance(error, Exception):
-                for ticket in tickets:
-                    ticket.done = True
                 raise
-        for ticket in tickets:
-            ticket.done = True
+
+
+def _owns(lock: threading.RLock) -> bool:
+    owned: bool = lock._is_owned()  # type: ignore[attr-defined]
+    return owned
 
 
 @contextmanager
