@@ -212,11 +212,11 @@ class PinnablePostgresDatastore(PostgresDatastore):
             with super().transaction(commit=commit) as cursor:
                 yield cursor
         elif commit:
-            with pin.savepoint():
-                yield pin.connection.cursor()
+            with pin.savepoint(), pin.connection.cursor() as cursor:
+                yield cursor
         else:
-            with _mapped(_PG_ERRORS):
-                yield pin.connection.cursor()
+            with _mapped(_PG_ERRORS), pin.connection.cursor() as cursor:
+                yield cursor
 
     def pinned(self) -> _PgPin | None:
         pin: _PgPin | None = _pinned(self)
