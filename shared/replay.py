@@ -24,6 +24,13 @@ from shared.settings import postgres_admin, prepare_store
 from shared.store import ServiceApplication
 
 PAGE = 500
+# The scratch store is read back only by the diff: one transaction per page of inputs,
+# and every aggregate it builds kept in memory (the replay is its only writer).
+REPLAY_CACHE = {
+    "AGGREGATE_CACHE_MAXSIZE": "50000",
+    "AGGREGATE_CACHE_FASTFORWARD": "n",
+    "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",  # a failed input's aggregates are evicted
+}
 Progress = Callable[[str, int, int], None]  # service, position reached, last position
 Key = tuple[str, int]
 
@@ -82,7 +89,7 @@ def verify_replay(
     try:
         stop = live.recorder.max_notification_id() or 0
         with scratch_store(service, live_env) as scratch_env:
-            scratch = application(env=scratch_env)
+            scratch = application(env={**scratch_env, **REPLAY_CACHE})
             _without_fsync(scratch)
             try:
                 _replay(live, scratch, stop, report, progress)
@@ -121,17 +128,20 @@ def _replay(
     report: ReplayReport,
     progress: Progress | None,
 ) -> None:
-    for notification in _notifications(live, stop, INPUT_TOPICS):
-        recorded = live.mapper.to_domain_event(notification)
-        try:
-            scratch.replay_input(recorded)
-        except Exception as error:
-            report.differences.append(
-                _difference(report.service, notification, f"replay failed: {error!r}")
-            )
-        report.inputs += 1
-        if progress is not None and report.inputs % 200 == 0:
-            progress(report.service, notification.id, stop)
+    for page in _pages(live, stop, INPUT_TOPICS):
+        with scratch.unit_of_work() as work:  # one transaction per page, a savepoint per input
+            for notification in page:
+                recorded = live.mapper.to_domain_event(notification)
+                try:
+                    with scratch.step(work):
+                        scratch.replay_input(recorded)
+                except Exception as error:
+                    report.differences.append(
+                        _difference(report.service, notification, f"replay failed: {error!r}")
+                    )
+                report.inputs += 1
+        if progress is not None and page:
+            progress(report.service, page[-1].id, stop)
     if progress is not None:
         progress(report.service, stop, stop)
 
@@ -176,10 +186,15 @@ def _field_differences(
 
 
 def _notifications(app: ServiceApplication, stop: int | None, topics: Any) -> Iterator[Any]:
+    for page in _pages(app, stop, topics):
+        yield from page
+
+
+def _pages(app: ServiceApplication, stop: int | None, topics: Any) -> Iterator[list[Any]]:
     start = 1
     while True:
         page = app.recorder.select_notifications(start, PAGE, stop=stop, topics=list(topics))
-        yield from page
+        yield page
         if len(page) < PAGE:
             return
         start = page[-1].id + 1
