@@ -49,6 +49,20 @@ def runner(name: str) -> Callable[[Context], ScenarioResult]:
     return scenario_store.run_bulk if name == "bulk" else scenario_store.run_replay
 
 
+def run_scenarios(ctx: Context, chosen: list[str], results: list[ScenarioResult]) -> None:
+    for name in chosen:
+        say(f"== scenario {name}")
+        began = time.perf_counter()
+        try:
+            result = runner(name)(ctx)
+        except (Exception, SystemExit) as error:  # reported; the rest still run
+            traceback.print_exc()
+            result = ScenarioResult(name, available=False, summary=f"failed: {error!r}")
+        result.seconds = time.perf_counter() - began
+        results.append(result)
+        say(f"== {name}: {result.summary}")
+
+
 def run(args: argparse.Namespace) -> int:
     chosen = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
     workdir = Path(tempfile.mkdtemp(prefix=f"aftersales-bench-{args.store}-"))
@@ -66,17 +80,10 @@ def run(args: argparse.Namespace) -> int:
         with Store(args.store, workdir) as store:
             meta["settings"] = store.describe()
             ctx = Context(store, workdir, args.quick, args.duration, args.transfers)
-            for name in chosen:
-                say(f"== scenario {name}")
-                began = time.perf_counter()
-                try:
-                    result = runner(name)(ctx)
-                except (Exception, SystemExit) as error:  # reported; the rest still run
-                    traceback.print_exc()
-                    result = ScenarioResult(name, available=False, summary=f"failed: {error!r}")
-                result.seconds = time.perf_counter() - began
-                results.append(result)
-                say(f"== {name}: {result.summary}")
+            try:
+                run_scenarios(ctx, chosen, results)
+            finally:
+                ctx.stop_all()
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)

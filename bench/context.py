@@ -21,6 +21,7 @@ class Context:
     platforms: int = 0
     # A platform the e2e/bulk scenarios loaded, kept (stopped) for the replay scenario.
     loaded: dict[str, Any] = field(default_factory=dict)
+    started: list[BenchPlatform] = field(default_factory=list)
 
     def step_seconds(self, full: float, quick: float) -> float:
         if self.duration is not None:
@@ -37,4 +38,11 @@ class Context:
         self.platforms += 1
         data_dir = self.workdir / f"platform-{self.platforms}"
         env = self.store.new_env(f"platform{self.platforms}")
-        return BenchPlatform(data_dir, env, services).start()
+        platform = BenchPlatform(data_dir, env, services)
+        self.started.append(platform)
+        return platform.start()
+
+    def stop_all(self) -> None:
+        """Every platform this run started and did not stop yet (after a failure, too)."""
+        for platform in self.started:
+            platform.stop()

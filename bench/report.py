@@ -73,8 +73,8 @@ class Check:
             return "MISS (not measured)"
         if self.passed:
             return "PASS"
-        if self.target == 0:
-            return "MISS"
+        if self.target == 0 or (self.higher_is_better and self.measured <= 0):
+            return "MISS (none)"
         if self.higher_is_better:
             short = (self.target - self.measured) / self.target * 100
             return f"MISS by {short:.0f}% (needs {self.target / max(self.measured, 1e-9):.1f}×)"
