@@ -351,11 +351,11 @@ def store_events(platform: BenchPlatform) -> int:
                     ).fetchone()
             else:
                 path = platform.data_dir / f"{service}.db"
-                connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+                lite = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
                 try:
-                    row = connection.execute("SELECT MAX(rowid) FROM stored_events").fetchone()
+                    row = lite.execute("SELECT MAX(rowid) FROM stored_events").fetchone()
                 finally:
-                    connection.close()
+                    lite.close()
             total += int(row[0] or 0) if row else 0
         except Exception:  # noqa: S112 (a store not created yet counts 0)
             continue

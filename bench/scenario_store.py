@@ -20,6 +20,7 @@ import random
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -231,9 +232,7 @@ def run_replay(ctx: Context) -> ScenarioResult:
             spec: Any = importlib.import_module(f"services.{service}.main").SPEC
             say(f"replay: {service} (verify)")
             report = verify_replay(service, spec.application, env)
-            events, raw_rate = raw_replay(
-                lambda spec=spec, env=env: spec.application(env=env), f"raw replay {service}"
-            )
+            events, raw_rate = raw_replay(partial(spec.application, env=env), f"raw {service}")
             rate = events / report.seconds if report.seconds else 0.0
             table.rows.append(
                 [service, events, report.inputs, round(report.seconds, 2), rate, raw_rate,
