@@ -288,7 +288,7 @@ def run_e2e(ctx: Context) -> ScenarioResult:
         table.rows.append(
             [r.rate, r.result.rate(201), percentiles_ms(r.result.latencies)["p99"],
              sum(v for k, v in r.result.statuses.items() if k != 201), r.sampled,
-             visible["p50"], visible["p95"], visible["p99"],
+             *([visible["p50"], visible["p95"], visible["p99"]] if r.visible else ["–"] * 3),
              percentiles_ms(r.published)["p99"], r.unfinished, relay, consumer,
              round(r.result.client_cpu_s / r.result.seconds * 100, 1) if r.result.seconds else 0,
              r.stopped or "–"]
@@ -423,14 +423,15 @@ def _soak_result(
     for name, warm_rss in warm["rss_mib"].items():
         end_rss = end["rss_mib"].get(name, 0.0)
         growth = (end_rss - warm_rss) / warm_rss * 100 if warm_rss else 0.0
-        growths.append(growth)
+        if name in SERVICES:  # nats-server caches its streams: shown, not judged
+            growths.append(growth)
         peak = max(s["rss_mib"].get(name, 0.0) for s in samples)
         table.rows.append([name, warm_rss, end_rss, round(growth, 1), peak])
     result.tables.append(table)
     worst = max(growths, default=0.0)
     note = "" if final >= target else f"only {final} of {target} events within {cap:.0f} s"
     result.checks += [
-        Check("soak", "worst RSS growth after warm-up", round(worst, 1), 10.0, unit="%",
+        Check("soak", "worst service RSS growth after warm-up", round(worst, 1), 10.0, unit="%",
               higher_is_better=False, note=note),
         Check("soak", "events driven through the four stores", float(final), float(target),
               unit="events"),
@@ -444,6 +445,8 @@ def _soak_result(
         "stores hold the target number of events (sum of max notification ids) or the time "
         "cap; RSS (VmRSS) of every process sampled every 2 s.",
         "Warm-up: the first sample after 10 s with at least 10% of the final event count.",
+        "The target is judged on the four services; nats-server's RSS is shown too, but it "
+        "grows with the JetStream streams it holds and caches (file storage, no limits set).",
     ]
     result.data = {"samples": samples[:: max(1, len(samples) // 200)]}
     return result
