@@ -33,6 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--transfers", type=int, default=None, help="bulk: how many transfers")
     parser.add_argument("--reports", type=Path, default=REPORTS, help="where reports go")
     parser.add_argument("--keep", action="store_true", help="keep the temp work dir")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy flame graphs of the services (intake: top level; e2e: first rate)",
+    )
 
 
 def runner(name: str) -> Callable[[Context], ScenarioResult]:
@@ -79,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         with Store(args.store, workdir) as store:
             meta["settings"] = store.describe()
-            ctx = Context(store, workdir, args.quick, args.duration, args.transfers)
+            ctx = Context(
+                store, workdir, args.quick, args.duration, args.transfers, args.profile
+            )
             try:
                 run_scenarios(ctx, chosen, results)
             finally:

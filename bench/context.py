@@ -17,11 +17,13 @@ class Context:
     quick: bool
     duration: float | None  # per step (per concurrency level, per rate), or the default
     transfers: int | None = None
+    profile: bool = False
     runs: int = 0
     platforms: int = 0
     # A platform the e2e/bulk scenarios loaded, kept (stopped) for the replay scenario.
     loaded: dict[str, Any] = field(default_factory=dict)
     started: list[BenchPlatform] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # for the scenario being run
 
     def step_seconds(self, full: float, quick: float) -> float:
         if self.duration is not None:

@@ -21,6 +21,7 @@ from typing import Any
 
 from bench.context import Context
 from bench.loadgen import Connection, CpuMeter, HttpError, LoadResult, Response, closed_loop
+from bench.profiling import Profiler
 from bench.report import Check, ScenarioResult, Table, percentile, percentiles_ms
 from bench.servers import BenchPlatform, Progress, rss_mib, say
 from bench.workload import complaint_bodies, post_requests
@@ -264,9 +265,14 @@ def run_e2e(ctx: Context) -> ScenarioResult:
             if runs and runs[-1].stopped:
                 say(f"e2e {rate}/s skipped: {runs[-1].rate}/s already could not keep up")
                 break
-            runs.append(
-                asyncio.run(run_rate(platform, key, rate, seconds, drain, ctx.next_run()))
-            )
+            pids = {s: p for s, p in platform.pids().items() if s in SERVICES}
+            tag = f"{ctx.store.kind}-e2e-{rate}"
+            with Profiler(ctx.profile and not runs, pids, seconds, tag) as profiler:
+                runs.append(
+                    asyncio.run(run_rate(platform, key, rate, seconds, drain, ctx.next_run()))
+                )
+            if ctx.profile and len(runs) == 1:
+                result.notes.append(profiler.note())
             left = wait_quiet(platform, drain)
             if left:
                 say(f"e2e: {left} events still waiting after {drain:.0f} s")

@@ -19,6 +19,7 @@ from typing import Any
 from bench.baselines import raw_save
 from bench.context import Context
 from bench.loadgen import LoadResult, closed_loop
+from bench.profiling import Profiler
 from bench.report import Check, ScenarioResult, Table, percentiles_ms, ratio
 from bench.servers import Progress, cpu_seconds, free_port, say
 from bench.workload import complaint_bodies, post_requests
@@ -39,9 +40,14 @@ def sweep(
     for level in levels:
         progress = Progress(f"{name} c={level}")
         server_cpu = cpu_seconds(pid) if pid else 0.0
-        result: LoadResult = asyncio.run(
-            closed_loop(url, requests, level, seconds, MAX_REQUESTS, progress)
-        )
+        profiled = ctx.profile and name == "intake" and level == levels[-1] and pid
+        tag = f"{ctx.store.kind}-intake-c{level}"
+        with Profiler(bool(profiled), {"intake": pid or 0}, seconds, tag) as profiler:
+            result: LoadResult = asyncio.run(
+                closed_loop(url, requests, level, seconds, MAX_REQUESTS, progress)
+            )
+        if profiled:
+            ctx.notes.append(profiler.note())
         server_cpu = cpu_seconds(pid) - server_cpu if pid else 0.0
         rate = result.rate(201)
         progress.done(f"{rate:.0f} created/s, statuses {result.statuses}")
@@ -186,5 +192,7 @@ def run(ctx: Context) -> ScenarioResult:
         "Load generator: bench.loadgen (raw asyncio HTTP/1.1 keep-alive, pre-encoded bodies); "
         "its CPU per request is in the table (client CPU ms/req).",
     ]
+    result.notes += ctx.notes
+    ctx.notes.clear()
     result.data = {"intake": intake, "crud": crud, "raw": raw}
     return result
