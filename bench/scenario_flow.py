@@ -24,7 +24,13 @@ from bench.loadgen import Connection, CpuMeter, HttpError, LoadResult, Response,
 from bench.profiling import Profiler
 from bench.report import Check, ScenarioResult, Table, percentile, percentiles_ms
 from bench.servers import BenchPlatform, Progress, rss_mib, say
-from bench.workload import complaint_bodies, post_requests
+from bench.workload import (
+    batch_missing,
+    complaint_bodies,
+    post_requests,
+    send_batch,
+    transfer,
+)
 from shared.settings import SERVICES
 
 RATES = (50, 100, 200, 400)
@@ -394,7 +400,9 @@ def run_soak(ctx: Context) -> ScenarioResult:
         key = platform.register_brand("bench")
         thread.start()
         url = platform.url("intake")
-        requests = post_requests(url.split("//", 1)[1], key, complaint_bodies(ctx.next_run()))
+        run_no = ctx.next_run()
+        requests = post_requests(url.split("//", 1)[1], key, complaint_bodies(run_no))
+        bulk = SoakBulk(platform, ctx.next_run(), 0 if ctx.quick else 5)
         progress = Progress("soak", target, unit="events")
         while time.perf_counter() - started < cap:
             events = samples[-1]["events"] if samples else 0
@@ -402,13 +410,53 @@ def run_soak(ctx: Context) -> ScenarioResult:
             if events >= target:
                 break
             asyncio.run(closed_loop(url, requests, 16, 10.0, 100_000))
+            asyncio.run(bulk.step())
         progress.done(f"{samples[-1]['events'] if samples else 0} events")
     finally:
         done.set()
         thread.join(10)
         ctx.loaded.setdefault("soak_platform", platform)
         platform.stop()
-    return _soak_result(result, samples, target, cap)
+    result = _soak_result(result, samples, target, cap)
+    result.notes.append(bulk.note())
+    return result
+
+
+class SoakBulk:
+    """Between the 10 s POST loops, `batches` regulator batches of 2000 (when available)."""
+
+    def __init__(self, platform: BenchPlatform, run_no: int, batches: int) -> None:
+        self.platform, self.run_no, self.batches = platform, run_no, batches
+        self.sent, self.missing, self.secret = 0, "", ""
+        self.regulator_id = f"soak-{run_no}"
+
+    async def step(self) -> None:
+        if not self.batches or self.missing:
+            return
+        connection = Connection(self.platform.url("intake"))
+        try:
+            if not self.secret:
+                self.platform.register_brand("soak-bulk")
+                self.secret = self.platform.register_regulator(self.regulator_id)
+                self.missing = await batch_missing(connection, self.regulator_id, self.secret)
+                if self.missing:
+                    return
+            for _ in range(self.batches):
+                items = [transfer(self.run_no, self.sent + i, "soak-bulk") for i in range(2000)]
+                response = await send_batch(connection, self.regulator_id, self.secret, items)
+                if response.status >= 300:
+                    self.missing = f"batch refused: {response.status}"
+                    return
+                self.sent += len(items)
+        finally:
+            connection.close()
+
+    def note(self) -> str:
+        if not self.batches:
+            return "Bulk batches: not used in --quick."
+        if self.missing:
+            return f"Bulk batches: {self.missing} (POST load only)."
+        return f"Bulk batches: {self.sent} regulator transfers imported between the POST loops."
 
 
 def _soak_result(

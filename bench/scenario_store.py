@@ -29,10 +29,17 @@ from bench.context import Context
 from bench.loadgen import Connection, closed_loop
 from bench.report import Check, ScenarioResult, Table, ratio
 from bench.servers import BenchPlatform, Progress, environment, say
-from bench.workload import complaint_bodies, post_requests, signed_headers, write_transfers
+from bench.workload import (
+    BATCH_PATH,
+    batch_missing,
+    complaint_bodies,
+    post_requests,
+    send_batch,
+    signed_headers,
+    write_transfers,
+)
 from shared.settings import SERVICES, Settings, application_secrets, persistence_env
 
-BATCH_PATH = "/v1/regulator/transfers/batch"
 BULK_TARGET = 10_000.0
 REPLAY_TARGET = 0.7
 
@@ -53,23 +60,15 @@ def _post_batches(
         progress = Progress("bulk import (HTTP batches)", total, unit="transfers")
         done = 0
         try:
-            # An empty batch first: a route that is missing answers 404 (a large body to a
-            # missing route would be refused as too large before routing).
-            probe = b'{"transfers":[]}'
-            headers = signed_headers(regulator_id, secret, "POST", BATCH_PATH, probe)
-            response = await connection.request("POST", BATCH_PATH, probe, headers)
-            if response.status in (404, 405):
-                return 0, f"not available: POST {BATCH_PATH} answered {response.status}"
+            missing = await batch_missing(connection, regulator_id, secret)
+            if missing:
+                return 0, missing
             with path.open(encoding="utf-8") as lines:
                 while True:
                     items = [json.loads(line) for _, line in zip(range(batch), lines, strict=False)]
                     if not items:
                         return done, ""
-                    body = json.dumps({"transfers": items}, ensure_ascii=False).encode()
-                    headers = signed_headers(regulator_id, secret, "POST", BATCH_PATH, body)
-                    response = await connection.request("POST", BATCH_PATH, body, headers)
-                    if response.status == 404:
-                        return done, f"not available: POST {BATCH_PATH} answered 404"
+                    response = await send_batch(connection, regulator_id, secret, items)
                     if response.status >= 300:
                         return done, f"batch refused: {response.status} {response.body[:300]!r}"
                     done += len(items)

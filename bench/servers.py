@@ -215,13 +215,20 @@ class Store:
         return self.cluster.env(dbname)
 
     def describe(self) -> str:
+        jetstream = (
+            "; nats-server JetStream file storage with its default sync (publish acked "
+            "before fsync, synced every 2 min)"
+        )
         if self.cluster is None:
             return (
-                "SQLite per service (eventsourcing.sqlite, WAL, its default synchronous "
-                "setting, SQLITE_LOCK_TIMEOUT=10) under a temp data dir"
+                "SQLite file per service (eventsourcing.sqlite: WAL, synchronous=FULL, the "
+                "SQLite default: fsync on every commit; SQLITE_LOCK_TIMEOUT=10)" + jetstream
             )
         settings = ", ".join(f"{k}={v}" for k, v in self.cluster.settings.items())
-        return f"PostgreSQL {self.cluster.version} throwaway cluster, {settings}"
+        return (
+            f"PostgreSQL {self.cluster.version} throwaway cluster (one database per platform, "
+            f"a schema per service), durable: {settings}" + jetstream
+        )
 
 
 @contextlib.contextmanager
