@@ -412,6 +412,10 @@ def run_soak(ctx: Context) -> ScenarioResult:
             asyncio.run(closed_loop(url, requests, 16, 10.0, 100_000))
             asyncio.run(bulk.step())
         progress.done(f"{samples[-1]['events'] if samples else 0} events")
+        done.set()
+        thread.join(10)
+        took, rss = platform.restart("intake")
+        say(f"soak: intake restarted with everything stored: {took:.1f} s, RSS {rss:.0f} MiB")
     finally:
         done.set()
         thread.join(10)
@@ -419,6 +423,11 @@ def run_soak(ctx: Context) -> ScenarioResult:
         platform.stop()
     result = _soak_result(result, samples, target, cap)
     result.notes.append(bulk.note())
+    result.notes.append(
+        f"Restart: intake stopped (SIGTERM) and started again with everything stored answered "
+        f"/healthz after {took:.1f} s with RSS {rss:.0f} MiB (read models live in the store)."
+    )
+    result.data["intake_restart"] = {"seconds": round(took, 2), "rss_mib": round(rss, 1)}
     return result
 
 

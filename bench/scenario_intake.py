@@ -143,7 +143,7 @@ def run(ctx: Context) -> ScenarioResult:
     raw = raw_baseline(ctx, levels)
     table = Table(
         "Durable creates per second by concurrency (closed loop, keep-alive clients)",
-        ["concurrency", "intake /s", "p50 ms", "p99 ms", "CRUD /s", "CRUD p99 ms",
+        ["concurrency", "intake /s", "p50 ms", "p95 ms", "p99 ms", "CRUD /s", "CRUD p99 ms",
          "raw ES /s", "raw p99 ms", "intake/raw", "intake/CRUD", "intake CPU ms/req",
          "client CPU ms/req"],
     )
@@ -153,6 +153,7 @@ def run(ctx: Context) -> ScenarioResult:
                 row["concurrency"],
                 row["rate"],
                 row["latency_ms"]["p50"],
+                row["latency_ms"]["p95"],
                 row["latency_ms"]["p99"],
                 crud[i]["rate"],
                 crud[i]["latency_ms"]["p99"],
