@@ -71,7 +71,10 @@ def _post_batches(
                     response = await send_batch(connection, regulator_id, secret, items)
                     if response.status >= 300:
                         return done, f"batch refused: {response.status} {response.body[:300]!r}"
-                    done += len(items)
+                    answer = json.loads(response.body)  # {"created", "existing", "refused", …}
+                    done += int(answer.get("created", len(items)))
+                    if answer.get("refused"):
+                        return done, f"{answer['refused']} transfers refused: {answer}"[:400]
                     progress(done)
         finally:
             connection.close()
