@@ -26,7 +26,11 @@ SCENARIOS = ("intake", "e2e", "bulk", "replay", "soak")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
     parser.add_argument(
-        "--duration", type=float, default=None, help="seconds per step (level, rate)"
+        "--duration",
+        type=float,
+        default=None,
+        help="seconds per step: each intake concurrency level and e2e rate (default 20 and "
+        "60, --quick 5 and 10); the soak's time cap is 20 times this (default 45 min)",
     )
     parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
