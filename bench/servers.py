@@ -78,7 +78,7 @@ class Progress:
             return  # a log file gets one line every 5 s, not a flood
         self._last = now
         elapsed = now - self.started if elapsed is None else elapsed
-        rate = done / elapsed if elapsed else 0.0
+        rate = done / elapsed if elapsed >= 0.5 else 0.0  # no rate from the first instant
         total = f"/{self.total}" if self.total else ""
         line = (
             f"{self.phase:<34} {rate:9.1f} {self.unit}/s {elapsed:7.1f} s {done}{total} {extra}"
