@@ -341,7 +341,31 @@ def run_e2e(ctx: Context) -> ScenarioResult:
 # --- soak -------------------------------------------------------------------------------
 
 
-_MAX_PG = 'SELECT max(notification_id) FROM "{schema}".stored_events'
+_EVENT_TABLES = (
+    "SELECT table_name FROM information_schema.columns WHERE table_schema = %s "
+    "AND column_name = 'notification_id' AND table_name LIKE '%%events'"
+)
+
+
+def _postgres_events(env: dict[str, str], schema: str) -> int:
+    """Max notification id of the schema's events table (named after the application)."""
+    import psycopg
+    from psycopg import sql
+
+    conninfo = (
+        f"host={env['POSTGRES_HOST']} port={env['POSTGRES_PORT']} "
+        f"user={env['POSTGRES_USER']} dbname={env['POSTGRES_DBNAME']}"
+    )
+    with psycopg.connect(conninfo) as connection:
+        tables = [r[0] for r in connection.execute(_EVENT_TABLES, (schema,)).fetchall()]
+        found = 0
+        for table in tables:
+            query = sql.SQL("SELECT max(notification_id) FROM {}.{}").format(
+                sql.Identifier(schema), sql.Identifier(table)
+            )
+            row = connection.execute(query).fetchone()
+            found = max(found, int(row[0] or 0) if row else 0)
+        return found
 
 
 def store_events(platform: BenchPlatform) -> int:
@@ -351,23 +375,14 @@ def store_events(platform: BenchPlatform) -> int:
     for service in SERVICES:
         try:
             if env.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
-                import psycopg
-
-                conninfo = (
-                    f"host={env['POSTGRES_HOST']} port={env['POSTGRES_PORT']} "
-                    f"user={env['POSTGRES_USER']} dbname={env['POSTGRES_DBNAME']}"
-                )
-                with psycopg.connect(conninfo) as connection:
-                    row = connection.execute(
-                        _MAX_PG.format(schema=service)
-                    ).fetchone()
-            else:
-                path = platform.data_dir / f"{service}.db"
-                lite = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-                try:
-                    row = lite.execute("SELECT MAX(rowid) FROM stored_events").fetchone()
-                finally:
-                    lite.close()
+                total += _postgres_events(env, service)
+                continue
+            path = platform.data_dir / f"{service}.db"
+            lite = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+            try:
+                row = lite.execute("SELECT MAX(rowid) FROM stored_events").fetchone()
+            finally:
+                lite.close()
             total += int(row[0] or 0) if row else 0
         except Exception:  # noqa: S112 (a store not created yet counts 0)
             continue
