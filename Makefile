@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test test-unit test-integration test-e2e lint demo clean
+.PHONY: up test test-unit test-integration test-e2e lint demo clean bench bench-quick
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +30,16 @@ test-integration: $(STAMP)
 test-e2e: $(STAMP)
 	$(BIN)/pytest -q -p no:cacheprovider tests/e2e
 
-lint: $(STAMP)  ## ruff on everything, mypy --strict on shared/ and services/
-	$(BIN)/ruff check shared services tests
-	$(BIN)/mypy --strict shared services
+lint: $(STAMP)  ## ruff on everything, mypy --strict on shared/, services/ and bench/
+	$(BIN)/ruff check shared services tests bench
+	$(BIN)/mypy --strict shared services bench
+
+bench: $(STAMP)  ## Every scenario with its same-run baseline, on SQLite then PostgreSQL (long)
+	$(BIN)/aftersales bench --scenario all --store sqlite
+	$(BIN)/aftersales bench --scenario all --store postgres
+
+bench-quick: $(STAMP)  ## A short smoke run of every scenario on SQLite (~3 min)
+	$(BIN)/aftersales bench --scenario all --store sqlite --quick
 
 clean:
 	rm -rf .aftersales

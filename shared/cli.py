@@ -360,6 +360,19 @@ def _progress_bar(service: str, position: int, last: int) -> None:
     sys.stderr.flush()
 
 
+def cmd_bench(argv: list[str]) -> int:
+    """The benchmark lives in the `bench` package, imported only when asked for."""
+    import importlib
+
+    try:
+        bench_cli: Any = importlib.import_module("bench.cli")
+    except ModuleNotFoundError:
+        _say("aftersales: the bench package is not installed (pip install -e .)")
+        return 2
+    code: int = bench_cli.main(argv)
+    return code
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="aftersales", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
@@ -394,10 +407,15 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("--data-dir", type=Path, help="SQLite stores (default: settings)")
     replay.add_argument("--max-differences", type=int, default=50)
     replay.set_defaults(run=cmd_replay)
+    # Listed for --help; `main` hands its arguments to bench.cli (imported only then).
+    sub.add_parser("bench", help="benchmark scenarios with same-run baselines (bench --help)")
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        return cmd_bench(argv[1:])
     args = parser().parse_args(argv)
     if args.command == "brands" and args.action != "list" and not args.brand_id:
         parser().error("brands add/rotate-key/revoke-key need a brand id")
