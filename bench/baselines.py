@@ -3,15 +3,17 @@
 - save: an `Application` saving a 3-event aggregate shaped like a received complaint,
   one save per complaint, sequentially or from N threads (like N HTTP clients);
 - bulk: the same aggregates saved in batches (one `save(*aggregates)` per batch);
-- replay: every stored event of a store read back through `select_notifications` and
-  decoded by the application's mapper.
+- replay: what eventsourcing itself does to rebuild a store from another: every stored
+  event read back through `select_notifications`, decoded by the application's mapper,
+  encoded again and written into a scratch store of the same kind, one transaction per
+  page, with the same scratch settings as `aftersales replay` (no fsync). Our replay does
+  all of that plus running each recorded input's handlers and comparing the two stores.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -139,25 +141,37 @@ def raw_bulk(env: dict[str, str], total: int, batch: int, phase: str) -> float:
 
 
 def raw_replay(
-    open_app: Callable[[], Any], phase: str, page: int = 500
+    application: type[Any], env: dict[str, str], service: str, phase: str, page: int = 500
 ) -> tuple[int, float]:
-    """(events, events/s): every stored event read and decoded through the mapper."""
-    app = open_app()
+    """(events, events/s): every stored event read, decoded, re-encoded and written to a
+    scratch store of the same kind (one transaction per page)."""
+    from shared.replay import open_scratch, scratch_store, scratch_transaction
+
+    app = application(env=env)
     try:
         last = app.recorder.max_notification_id() or 0
         progress = Progress(phase, last, unit="events")
-        started = time.perf_counter()
-        start, events = 1, 0
-        while True:
-            notifications = app.recorder.select_notifications(start, page)
-            for notification in notifications:
-                app.mapper.to_domain_event(notification)
-            events += len(notifications)
-            progress(events)
-            if len(notifications) < page:
-                break
-            start = notifications[-1].id + 1
-        seconds = time.perf_counter() - started
+        with scratch_store(f"raw{service}", env) as scratch_env:
+            scratch = open_scratch(application, scratch_env)
+            try:
+                started = time.perf_counter()
+                start, events = 1, 0
+                while True:
+                    notifications = app.recorder.select_notifications(start, page)
+                    stored = [
+                        scratch.mapper.to_stored_event(app.mapper.to_domain_event(n))
+                        for n in notifications
+                    ]
+                    with scratch_transaction(scratch):
+                        scratch.recorder.insert_events(stored)
+                    events += len(notifications)
+                    progress(events)
+                    if len(notifications) < page:
+                        break
+                    start = notifications[-1].id + 1
+                seconds = time.perf_counter() - started
+            finally:
+                scratch.close()
     finally:
         app.close()
     progress.done(f"{events / seconds:.0f} events/s" if seconds else "")

@@ -20,7 +20,6 @@ import random
 import subprocess
 import sys
 import time
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -234,7 +233,7 @@ def run_replay(ctx: Context) -> ScenarioResult:
             spec: Any = importlib.import_module(f"services.{service}.main").SPEC
             say(f"replay: {service} (verify)")
             report = verify_replay(service, spec.application, env)
-            events, raw_rate = raw_replay(partial(spec.application, env=env), f"raw {service}")
+            events, raw_rate = raw_replay(spec.application, env, service, f"raw {service}")
             rate = events / report.seconds if report.seconds else 0.0
             table.rows.append(
                 [service, events, report.inputs, round(report.seconds, 2), rate, raw_rate,
@@ -258,13 +257,16 @@ def run_replay(ctx: Context) -> ScenarioResult:
     )  # fmt: skip
     result.summary = (
         f"{total_events:.0f} events replayed and verified at {overall:.0f} events/s "
-        f"(raw read + decode {raw_overall:.0f} events/s)"
+        f"(raw eventsourcing replay: read, decode, re-encode, write: {raw_overall:.0f} events/s)"
     )
     result.notes += [
         "Replay = shared.replay.verify_replay, what `aftersales replay --verify` runs: the "
         "recorded inputs re-run into a scratch store, then every stored event compared. "
         "events/s = events in the live store / that time.",
-        "Raw replay = every notification of the same store selected (pages of 500) and "
-        "decoded by the same application's mapper.",
+        "Raw replay = eventsourcing rebuilding a store from this one: every notification "
+        "selected (pages of 500), decoded by the application's mapper, encoded again and "
+        "inserted into a scratch store of the same kind, one transaction per page, with the "
+        "scratch settings `aftersales replay` uses (no fsync). The replay does that work "
+        "plus each recorded input's handlers and the comparison of the two stores.",
     ]
     return result
