@@ -120,6 +120,20 @@ class DeadLetter(Aggregate):
         self.deliveries = deliveries
 
 
+class Processing(ProcessingEvent[UUID]):
+    """eventsourcing's processing event, collecting an aggregate's events without the
+    runtime-protocol `isinstance` checks (6% of a replay's CPU on Python 3.11)."""
+
+    def collect_events(self, *objs: Any, **kwargs: Any) -> None:
+        for obj in objs:
+            if isinstance(obj, Aggregate):
+                self.events.extend(obj.collect_events())
+                self.aggregates[obj.id] = obj
+            elif obj is not None:
+                super().collect_events(obj)
+        self.saved_kwargs.update(kwargs)
+
+
 Handler = Callable[[ContractEvent, ProcessingEvent[UUID]], None]
 CommandHandler = Callable[[ReceivedCommand, ProcessingEvent[UUID]], Any]
 TimerHandler = Callable[[datetime, ProcessingEvent[UUID]], None]
@@ -225,7 +239,7 @@ class ServiceApplication(GroupCommit, ReadModelApplication, EventSourcedProjecti
 
     def _process_upstream(self, contract: ContractEvent, tracking: Tracking, at: datetime) -> None:
         with input_clock(at):
-            processing = ProcessingEvent[UUID](tracking=tracking)
+            processing = Processing(tracking=tracking)
             if contract.type in self.handlers:  # an event nobody acts on moves the position only
                 processing.collect_events(
                     UpstreamInput(
@@ -288,7 +302,7 @@ class ServiceApplication(GroupCommit, ReadModelApplication, EventSourcedProjecti
                 data=data,
                 deliveries=deliveries,
             )
-            processing = ProcessingEvent[UUID](tracking=tracking)
+            processing = Processing(tracking=tracking)
             processing.collect_events(letter)
             self._save(processing)
 
@@ -336,7 +350,7 @@ class ServiceApplication(GroupCommit, ReadModelApplication, EventSourcedProjecti
 
     def _execute(self, command: ReceivedCommand) -> Any:
         with input_clock(command.at):
-            processing = ProcessingEvent[UUID]()
+            processing = Processing()
             processing.collect_events(
                 CommandInput(
                     id=command.input_id,
@@ -362,7 +376,7 @@ class ServiceApplication(GroupCommit, ReadModelApplication, EventSourcedProjecti
 
     def _tick(self, input_id: UUID, timer: str, at: datetime) -> None:
         with input_clock(at) as now:
-            processing = ProcessingEvent[UUID]()
+            processing = Processing()
             processing.collect_events(TimerInput(id=input_id, timer=timer))
             self.timers[timer](now, processing)
             self._save(processing)
@@ -406,7 +420,7 @@ class ServiceApplication(GroupCommit, ReadModelApplication, EventSourcedProjecti
             year, map(date.fromisoformat, holidays), map(date.fromisoformat, workdays)
         )
         with input_clock(at):
-            processing = ProcessingEvent[UUID]()
+            processing = Processing()
             processing.collect_events(
                 CalendarInput(
                     id=derive_id(self.service, "calendar", year, calendar.version),
