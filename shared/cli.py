@@ -360,6 +360,13 @@ def _progress_bar(service: str, position: int, last: int) -> None:
     sys.stderr.flush()
 
 
+def cmd_import_transfers(args: argparse.Namespace) -> int:
+    from shared.transfer_import import run_import
+
+    secret = args.secret_file.read_text(encoding="utf-8").strip()
+    return run_import(args.file, args.regulator_id, secret, args.url, args.batch)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="aftersales", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
@@ -394,6 +401,15 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("--data-dir", type=Path, help="SQLite stores (default: settings)")
     replay.add_argument("--max-differences", type=int, default=50)
     replay.set_defaults(run=cmd_replay)
+    imports = sub.add_parser(
+        "import-transfers", help="import a regulator's NDJSON file of transfers (signed batches)"
+    )
+    imports.add_argument("file", type=Path, help="one transfer JSON per line")
+    imports.add_argument("--regulator-id", required=True)
+    imports.add_argument("--secret-file", type=Path, required=True, help="the signing secret")
+    imports.add_argument("--url", default=intake_url)
+    imports.add_argument("--batch", type=int, default=2000, help="transfers per request (≤ 5000)")
+    imports.set_defaults(run=cmd_import_transfers)
     return top
 
 
