@@ -23,6 +23,7 @@ from eventsourcing.application import ProcessingEvent
 from eventsourcing.domain import Aggregate
 from pydantic import ValidationError
 
+from services.intake.bulk_reads import load_many, stored_ids
 from services.intake.commands import ReceiveTransfer, facts_args
 from services.intake.domain import Complaint, Regulator
 from services.intake.errors import TransferToUnknownBrand
@@ -36,8 +37,6 @@ from shared.store import derive_id
 MAX_TRANSFERS = 5000
 BATCH_PATH = "/v1/regulator/transfers/batch"
 MAX_BATCH_BODY_BYTES = 32 * 1024 * 1024  # 5000 transfers with long descriptions
-# SQLite takes at most 32766 bound parameters (999 before 3.32): ask in slices.
-_ID_SLICE = 900
 ItemResult = dict[str, Any]
 
 
@@ -161,7 +160,7 @@ class BulkImport(Regulators):
             derive_id("regulator-transfer", regulator_id, t.transfer_number)
             for t in command.transfers
         ]
-        stored = self._stored_ids(ids)
+        stored = stored_ids(self, ids)
         results: list[ItemResult | None] = [
             _result(t.transfer_number, 200, cid) if cid in stored else None
             for t, cid in zip(command.transfers, ids, strict=True)
@@ -233,7 +232,9 @@ class BulkImport(Regulators):
         )
         _, aggregates = self._admit_transfer(transfer, regulator, complaint_id)
         self._remember(aggregates)
-        processing.collect_events(*aggregates)
+        for aggregate in aggregates:  # what `collect_events` does, without protocol checks
+            processing.events.extend(aggregate.collect_events())
+            processing.aggregates[aggregate.id] = aggregate
         return _result(number, 201, complaint_id)
 
     # --- the chunk's working set ------------------------------------------------------
@@ -260,7 +261,9 @@ class BulkImport(Regulators):
 
     @contextmanager
     def _working_set(self, ids: set[UUID]) -> Iterator[WorkingSet]:
-        working = WorkingSet(absent=ids - self._stored_ids(sorted(ids)))
+        """Every aggregate the chunk may read, loaded at once; the rest known absent."""
+        known = load_many(self, sorted(ids))
+        working = WorkingSet(known, ids - known.keys())
         token = _working.set(working)
         try:
             yield working
@@ -284,27 +287,6 @@ class BulkImport(Regulators):
                 ids.add(derive_id("group", brand_id, key))
                 ids.add(derive_id("merchant-file", brand_id, key))
         return ids
-
-    def _stored_ids(self, ids: Sequence[UUID]) -> set[UUID]:
-        """Which of these aggregates have events in the store: one query per slice."""
-        recorder: Any = self.recorder
-        table = recorder.events_table_name
-        schema = getattr(recorder.datastore, "schema", None)
-        found: set[UUID] = set()
-        with recorder.datastore.transaction(commit=False) as cursor:
-            for start in range(0, len(ids), _ID_SLICE):
-                part = ids[start : start + _ID_SLICE]
-                if schema is not None:  # PostgreSQL: uuid column, dict rows
-                    query = f'SELECT DISTINCT originator_id FROM "{schema}"."{table}" '  # noqa: S608
-                    cursor.execute(query + "WHERE originator_id = ANY(%s)", (list(part),))
-                    found.update(UUID(str(r["originator_id"])) for r in cursor.fetchall())
-                else:  # SQLite: ids stored as 32 hex digits
-                    marks = ",".join("?" * len(part))
-                    query = f"SELECT DISTINCT originator_id FROM {table} "  # noqa: S608
-                    query += f"WHERE originator_id IN ({marks})"
-                    cursor.execute(query, [i.hex for i in part])
-                    found.update(UUID(r[0]) for r in cursor.fetchall())
-        return found
 
 
 def _result(number: str | None, status: int, complaint_id: UUID | None) -> ItemResult:
