@@ -27,6 +27,7 @@ from services.intake.bulk_reads import load_many, stored_ids
 from services.intake.commands import ReceiveTransfer, facts_args
 from services.intake.domain import Complaint, Regulator
 from services.intake.errors import TransferToUnknownBrand
+from services.intake.groups import GroupJoin
 from services.intake.policies import group_key
 from services.intake.regulators import Regulators
 from services.intake.schemas import RegulatorTransfer, to_receive_transfer
@@ -252,6 +253,16 @@ class BulkImport(Regulators):
         if found is not None:
             working.known[aggregate_id] = found
         return found
+
+    def _link_members(self, complaint: Complaint, join: GroupJoin) -> list[Complaint]:
+        """A group forming links the merchant's earlier cases: load those at once."""
+        working = _working.get()
+        if working is not None:
+            members = {UUID(case.complaint_id) for case in join.members}
+            missing = sorted(members - working.known.keys() - working.absent)
+            snapshotted = Complaint in (self.snapshotting_intervals or {})
+            working.known |= load_many(self, missing, snapshotted)
+        return super()._link_members(complaint, join)
 
     def _remember(self, aggregates: Iterable[Aggregate]) -> None:
         working = _working.get()

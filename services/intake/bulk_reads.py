@@ -29,10 +29,15 @@ def stored_ids(app: ServiceApplication, ids: Sequence[UUID]) -> set[UUID]:
     return found
 
 
-def load_many(app: ServiceApplication, ids: Sequence[UUID]) -> dict[UUID, Any]:
-    """The current state of each stored aggregate among `ids` (absent ones are left out)."""
+def load_many(
+    app: ServiceApplication, ids: Sequence[UUID], snapshotted: bool = True
+) -> dict[UUID, Any]:
+    """The current state of each stored aggregate among `ids` (absent ones are left out).
+
+    `snapshotted=False` skips the snapshot query, for aggregates never snapshotted.
+    """
     snapshots: dict[UUID, StoredEvent] = {}
-    if app.snapshots is not None:
+    if app.snapshots is not None and snapshotted:
         for event in _stored_events(app.snapshots.recorder, ids):
             snapshots[UUID(str(event.originator_id))] = event  # ascending: the last is latest
     plain = [i for i in ids if i not in snapshots]
