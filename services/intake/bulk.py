@@ -259,9 +259,12 @@ class BulkImport(Regulators):
         working = _working.get()
         if working is not None:
             members = {UUID(case.complaint_id) for case in join.members}
-            missing = sorted(members - working.known.keys() - working.absent)
-            snapshotted = Complaint in (self.snapshotting_intervals or {})
-            working.known |= load_many(self, missing, snapshotted)
+            missing = sorted(
+                m for m in members if m not in working.known and m not in working.absent
+            )
+            if missing:
+                snapshotted = Complaint in (self.snapshotting_intervals or {})
+                working.known.update(load_many(self, missing, snapshotted))
         return super()._link_members(complaint, join)
 
     def _remember(self, aggregates: Iterable[Aggregate]) -> None:

@@ -77,6 +77,8 @@ def _stored_events(recorder: Any, ids: Sequence[UUID]) -> Iterator[StoredEvent]:
 
 def _select(recorder: Any, ids: Sequence[UUID], columns: str, order: str = "") -> Iterator[Any]:
     """Rows of `recorder`'s table for each slice of `ids` (SQLite or PostgreSQL)."""
+    if not ids:
+        return
     table = recorder.events_table_name
     schema = getattr(recorder.datastore, "schema", None)
     with recorder.datastore.transaction(commit=False) as cursor:
