@@ -37,6 +37,7 @@ from shared.store import derive_id
 
 MAX_TRANSFERS = 5000
 BATCH_PATH = "/v1/regulator/transfers/batch"
+PG_TRANSFERS_PER_COMMAND = 100  # about 0.7 MB per transaction: see `_transfers_per_command`
 MAX_BATCH_BODY_BYTES = 32 * 1024 * 1024  # 5000 transfers with long descriptions
 ItemResult = dict[str, Any]
 
@@ -154,7 +155,8 @@ class BulkImport(Regulators):
 
         Numbers already received are answered at once (a read: nothing recorded). The
         rest are sealed here, at the edge, and recorded as one command with their sealed
-        consumers, so the recorded input holds no plaintext PII and a replay re-runs it.
+        consumers (on PostgreSQL, one per 100), so the recorded input holds no plaintext
+        PII and a replay re-runs it.
         """
         regulator_id = command.regulator_id
         ids = [
@@ -167,10 +169,24 @@ class BulkImport(Regulators):
             for t, cid in zip(command.transfers, ids, strict=True)
         ]
         fresh = [t for t, cid in zip(command.transfers, ids, strict=True) if cid not in stored]
-        if fresh:
-            outcomes = iter(self._record_import(command, fresh))
-            results = [r if r is not None else next(outcomes) for r in results]
+        step = self._transfers_per_command(len(fresh))
+        outcomes: list[ItemResult] = []
+        for start in range(0, len(fresh), step):
+            outcomes += self._record_import(command, fresh[start : start + step])
+        pending = iter(outcomes)
+        results = [r if r is not None else next(pending) for r in results]
         return [r for r in results if r is not None]
+
+    def _transfers_per_command(self, fresh: int) -> int:
+        """How many transfers one recorded command (one transaction) takes.
+
+        SQLite: the whole chunk. PostgreSQL: at most `PG_TRANSFERS_PER_COMMAND`, because
+        psycopg's pipeline (used by eventsourcing's PostgreSQL recorder) can stop flushing a
+        multi-megabyte INSERT before its Sync and then wait for a result the server never
+        sends (both sides idle, the server in ClientRead; seen with 2,000 transfers).
+        """
+        postgres = hasattr(getattr(self.recorder, "datastore", None), "schema")
+        return max(1, min(fresh, PG_TRANSFERS_PER_COMMAND) if postgres else fresh)
 
     def _record_import(
         self, command: ImportTransfers, fresh: Sequence[ReceiveTransfer]
