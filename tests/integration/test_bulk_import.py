@@ -195,3 +195,24 @@ async def test_an_empty_or_oversized_batch_is_refused_whole(service: Any) -> Non
     assert empty.status_code == 422, empty.text
     assert oversized.status_code == 413, oversized.text
     assert oversized.headers["content-type"] == "application/problem+json"
+
+
+async def test_results_keep_the_batch_order_across_recorded_commands(service: Any) -> None:
+    """On PostgreSQL a batch is recorded 100 transfers per command: results stay in order."""
+    intake = await service("intake")
+    await register_brand(intake, "bathhouse")
+    secret = await register_regulator(intake)
+    earlier = [transfer(f"O-{n}", consumer=consumer(n)) for n in range(0, 100, 2)]
+    first = await post_batch(intake, secret, earlier)
+    assert first.json()["created"] == 50
+
+    items = [transfer(f"O-{n}", consumer=consumer(n)) for n in range(250)]
+    posted = await post_batch(intake, secret, items)
+
+    assert posted.status_code == 200, posted.text
+    results = posted.json()["results"]
+    assert [r["transfer_number"] for r in results] == [f"O-{n}" for n in range(250)]
+    assert [r["status"] for r in results] == [
+        200 if n < 100 and n % 2 == 0 else 201 for n in range(250)
+    ]
+    assert posted.json()["created"] == 200
