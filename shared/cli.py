@@ -417,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "brands" and args.action != "list" and not args.brand_id:
         parser().error("brands add/rotate-key/revoke-key need a brand id")
+    if args.command == "import-transfers" and not 1 <= args.batch <= 5000:
+        parser().error("import-transfers --batch takes 1 to 5000 transfers per request")
     if args.command == "brands" and args.action == "revoke-key" and not args.key_id:
         parser().error("brands revoke-key needs --key-id (the middle part of the key)")
     code: int = args.run(args)
