@@ -363,7 +363,13 @@ def _progress_bar(service: str, position: int, last: int) -> None:
 def cmd_import_transfers(args: argparse.Namespace) -> int:
     from shared.transfer_import import run_import
 
-    secret = args.secret_file.read_text(encoding="utf-8").strip()
+    try:
+        secret = args.secret_file.read_text(encoding="utf-8").strip()
+        if not args.file.is_file():
+            raise FileNotFoundError(f"no such file: {args.file}")
+    except OSError as error:
+        print(f"aftersales import-transfers: {error}", file=sys.stderr)
+        return 2
     return run_import(args.file, args.regulator_id, secret, args.url, args.batch)
 
 
