@@ -373,6 +373,19 @@ def cmd_bench(argv: list[str]) -> int:
     return code
 
 
+def cmd_import_transfers(args: argparse.Namespace) -> int:
+    from shared.transfer_import import run_import
+
+    try:
+        secret = args.secret_file.read_text(encoding="utf-8").strip()
+        if not args.file.is_file():
+            raise FileNotFoundError(f"no such file: {args.file}")
+    except OSError as error:
+        print(f"aftersales import-transfers: {error}", file=sys.stderr)
+        return 2
+    return run_import(args.file, args.regulator_id, secret, args.url, args.batch)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="aftersales", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
@@ -409,6 +422,15 @@ def parser() -> argparse.ArgumentParser:
     replay.set_defaults(run=cmd_replay)
     # Listed for --help; `main` hands its arguments to bench.cli (imported only then).
     sub.add_parser("bench", help="benchmark scenarios with same-run baselines (bench --help)")
+    imports = sub.add_parser(
+        "import-transfers", help="import a regulator's NDJSON file of transfers (signed batches)"
+    )
+    imports.add_argument("file", type=Path, help="one transfer JSON per line")
+    imports.add_argument("--regulator-id", required=True)
+    imports.add_argument("--secret-file", type=Path, required=True, help="the signing secret")
+    imports.add_argument("--url", default=intake_url)
+    imports.add_argument("--batch", type=int, default=2000, help="transfers per request (≤ 5000)")
+    imports.set_defaults(run=cmd_import_transfers)
     return top
 
 
@@ -419,6 +441,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "brands" and args.action != "list" and not args.brand_id:
         parser().error("brands add/rotate-key/revoke-key need a brand id")
+    if args.command == "import-transfers" and not 1 <= args.batch <= 5000:
+        parser().error("import-transfers --batch takes 1 to 5000 transfers per request")
     if args.command == "brands" and args.action == "revoke-key" and not args.key_id:
         parser().error("brands revoke-key needs --key-id (the middle part of the key)")
     code: int = args.run(args)

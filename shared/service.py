@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from functools import partial
@@ -53,6 +53,8 @@ class ServiceSpec:
     routers: Sequence[APIRouter]
     description: str = ""
     background: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+    # Paths whose bodies may be larger than MAX_BODY_BYTES (e.g. a batch import), in bytes.
+    body_limits: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -144,7 +146,7 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     _document_validation_as_problem(app)
     app.add_middleware(TracingMiddleware, service=spec.name)
-    app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES)
+    app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES, per_path=spec.body_limits)
     app.include_router(health_router())
     app.include_router(ops_router())
     for router in spec.routers:
@@ -404,17 +406,21 @@ def _install_metrics(runtime: Runtime) -> None:
 class BodyLimitMiddleware:
     """Refuse bodies over the limit with 413 problem+json, declared or streamed."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(
+        self, app: ASGIApp, limit: int, per_path: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.limit = limit
+        self.per_path = dict(per_path or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.per_path.get(scope["path"], self.limit)
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, receive, send, limit)
             return
         seen = 0
 
@@ -423,17 +429,17 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > limit:
                     raise _TooLarge
             return message
 
         try:
             await self.app(scope, limited, send)
         except _TooLarge:
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, limit)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        detail = f"The body is over {self.limit // 1024} KiB."
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        detail = f"The body is over {limit // 1024} KiB."
         response = problem_response(
             413, "payload-too-large", "Payload too large", detail, scope.get("path")
         )

@@ -12,8 +12,18 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from services.intake.bulk import (
+    BATCH_PATH,
+    MAX_TRANSFERS,
+    RefusedItem,
+    parse_batch,
+    refused_result,
+    summary,
+    to_import_transfers,
+)
 from services.intake.commands import (
     BlockSource,
     FlagSource,
@@ -309,6 +319,54 @@ async def post_transfer(
     status, body = await asyncio.to_thread(app.receive_transfer, command)
     response.status_code = status
     return body
+
+
+@router.post(
+    BATCH_PATH.removeprefix("/v1"),
+    tags=["regulator"],
+    responses={
+        200: {"description": "Each transfer's outcome, in order: 201, 200, 409 or 422"},
+        **error_responses(401, 413, 422),
+    },
+    summary="A regulator transfers many complaints at once (batch import)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["transfers"],
+                        "properties": {
+                            "transfers": {
+                                "type": "array",
+                                "minItems": 1,
+                                "maxItems": MAX_TRANSFERS,
+                                "items": {"$ref": "#/components/schemas/RegulatorTransfer"},
+                            }
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
+async def post_transfer_batch(
+    request: Request, regulator: SignedRegulator, app: App
+) -> JSONResponse:
+    """Signed like `POST /v1/regulator/transfers` (the nonce is recorded first). Every item
+    gets the outcome the single endpoint would give it (201 new, 200 a number received
+    before, 422 an invalid item or unknown brand); one bad item never fails the batch, and
+    re-posting the same batch creates nothing new. Over 5000 items: 413.
+    """
+    items = await asyncio.to_thread(parse_batch, await request.body())
+    valid = [i for i in items if not isinstance(i, RefusedItem)]
+    command = to_import_transfers(
+        valid, regulator.regulator_id, current_trace_id(), datetime.now(UTC)
+    )
+    outcomes = iter(await asyncio.to_thread(app.import_transfers, command) if valid else [])
+    results = [refused_result(i) if isinstance(i, RefusedItem) else next(outcomes) for i in items]
+    return JSONResponse(summary(results))
 
 
 @router.get(

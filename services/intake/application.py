@@ -17,6 +17,7 @@ from eventsourcing.application import ProcessingEvent
 from eventsourcing.utils import EnvType
 
 from services.intake.brands import BrandsAndKeys
+from services.intake.bulk import BulkImport
 from services.intake.complaint_index import (
     COMPLAINTS,
     TableComplaintIndex,
@@ -26,7 +27,6 @@ from services.intake.complaint_index import (
 from services.intake.domain import Complaint, ComplaintGroup, ConsumerFile, MerchantFile
 from services.intake.policies import DuplicatePolicy
 from services.intake.published import PUBLICATIONS
-from services.intake.regulators import Regulators
 from services.intake.sources import Sources
 from services.intake.vault import Vault, key_store_for
 from services.intake.webhooks.delivery_log import TABLES as DELIVERY_TABLES
@@ -53,7 +53,7 @@ STATUS_FEED = (
 )
 
 
-class IntakeApplication(Regulators, BrandsAndKeys, Sources, WebhookUseCases):
+class IntakeApplication(BulkImport, BrandsAndKeys, Sources, WebhookUseCases):
     """The front door: brands, complaints, regulators, sources and webhooks, in one store."""
 
     service = "intake"
@@ -92,6 +92,7 @@ class IntakeApplication(Regulators, BrandsAndKeys, Sources, WebhookUseCases):
         # Every use case is a recorded command (shared/inputs.py): replay re-runs it.
         self.register_admission()
         self.register_regulators()
+        self.register_bulk()
         self.register_brands()
         self.register_sources()
         self.register_webhook_commands()

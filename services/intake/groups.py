@@ -92,7 +92,8 @@ class Groups(IntakeBase):
         for case in join.members:
             member = complaint
             if case.complaint_id != str(complaint.id):
-                member = self.repository.get(UUID(case.complaint_id))
+                member = self.get_or_none(UUID(case.complaint_id))  # a bulk chunk's too
+                assert isinstance(member, Complaint), case.complaint_id
                 earlier.append(member)
             member.link_group(
                 meta=EventMeta(member.brand_id, member.trace_id, None),

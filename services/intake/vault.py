@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,6 +28,8 @@ class KeyStore(Protocol):
     def get(self, subject_id: str) -> bytes | None: ...
     def delete(self, subject_id: str) -> bool: ...
     def close(self) -> None: ...
+    def get_many(self, subject_ids: Sequence[str]) -> dict[str, bytes]: ...
+    def put_many(self, keys: Mapping[str, bytes]) -> None: ...
 
 
 class SqliteKeyStore:
@@ -61,6 +64,30 @@ class SqliteKeyStore:
             )
         return cursor.rowcount > 0
 
+    def get_many(self, subject_ids: Sequence[str]) -> dict[str, bytes]:
+        """The keys of those subjects that have one (bulk imports: one query per 500)."""
+        found: dict[str, bytes] = {}
+        with self._lock:
+            for start in range(0, len(subject_ids), 500):
+                part = list(subject_ids[start : start + 500])
+                marks = ",".join("?" * len(part))
+                query = f"SELECT subject_id, key FROM subject_keys WHERE subject_id IN ({marks})"  # noqa: S608
+                found.update((r[0], bytes(r[1])) for r in self._db.execute(query, part))
+        return found
+
+    def put_many(self, keys: Mapping[str, bytes]) -> None:
+        """Store new subjects' keys in one transaction (an existing key is kept)."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO subject_keys VALUES (?, ?)", list(keys.items())
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
     def close(self) -> None:
         self._db.close()
 
@@ -80,6 +107,9 @@ class PostgresKeyStore:
             schema
         )
         self._delete = sql.SQL("DELETE FROM {}.subject_keys WHERE subject_id = %s").format(schema)
+        self._select_many = sql.SQL(
+            "SELECT subject_id, key FROM {}.subject_keys WHERE subject_id = ANY(%s)"
+        ).format(schema)
         self._lock = threading.Lock()
         self._db = psycopg.connect(
             dbname=env["POSTGRES_DBNAME"],
@@ -119,6 +149,17 @@ class PostgresKeyStore:
                 (subject_id,),
             )
         return cursor.rowcount > 0
+
+    def get_many(self, subject_ids: Sequence[str]) -> dict[str, bytes]:
+        """The keys of those subjects that have one, in one query."""
+        with self._lock:
+            rows = self._db.execute(self._select_many, (list(subject_ids),)).fetchall()
+        return {r[0]: bytes(r[1]) for r in rows}
+
+    def put_many(self, keys: Mapping[str, bytes]) -> None:
+        """Store new subjects' keys in one transaction (an existing key is kept)."""
+        with self._lock, self._db.transaction(), self._db.cursor() as cursor:
+            cursor.executemany(self._insert, list(keys.items()))
 
     def close(self) -> None:
         self._db.close()
@@ -214,6 +255,33 @@ class Vault:
             for name, value in fields.items()
         }
         return SealedConsumer(str(subject_id), sealed, {"phone": self._phone_index(consumer.phone)})
+
+    def seal_many(self, consumers: Sequence[tuple[str, Consumer]]) -> list[SealedConsumer]:
+        """`seal` for many (brand, consumer) pairs: subject keys read and stored in bulk."""
+        subject_ids = [str(self.subject_id(b, c.phone)) for b, c in consumers]
+        wrapped = self.keys.get_many(sorted(set(subject_ids)))
+        new = {s: self.cipher.wrap_key(self.cipher.new_subject_key()) for s in subject_ids}
+        new = {s: w for s, w in new.items() if s not in wrapped}
+        if new:
+            self.keys.put_many(new)
+            wrapped.update(self.keys.get_many(sorted(new)))  # a concurrent writer's key wins
+        opened = {s: self.cipher.unwrap_key(w) for s, w in wrapped.items()}
+        return [
+            self._sealed(subject_id, opened[subject_id], consumer)
+            for subject_id, (_, consumer) in zip(subject_ids, consumers, strict=True)
+        ]
+
+    def _sealed(self, subject_id: str, key: bytes, consumer: Consumer) -> SealedConsumer:
+        fields = {"name": consumer.name, "phone": consumer.phone}
+        if consumer.address:
+            fields["address"] = consumer.address
+        if consumer.id_number:
+            fields["id_number"] = consumer.id_number
+        sealed = {
+            name: self.cipher.encrypt_field(key, value, f"{subject_id}:{name}")
+            for name, value in fields.items()
+        }
+        return SealedConsumer(subject_id, sealed, {"phone": self._phone_index(consumer.phone)})
 
     def _phone_index(self, phone: str) -> str:
         return blind_index(self.index_key, "phone", phone)
