@@ -10,7 +10,6 @@ shared/publishing.py and `to_contract`).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -74,7 +73,12 @@ class EventMetaAsDict(Transcoding):
     name = "event_meta"
 
     def encode(self, obj: EventMeta) -> dict[str, Any]:
-        return dataclasses.asdict(obj)
+        # Not dataclasses.asdict: it deep-copies, a few % of every save's CPU.
+        return {
+            "brand_id": obj.brand_id,
+            "trace_id": obj.trace_id,
+            "causation_id": obj.causation_id,
+        }
 
     def decode(self, data: dict[str, Any]) -> EventMeta:
         return EventMeta(**data)
