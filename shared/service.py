@@ -104,10 +104,10 @@ def runtime_of(request: Request) -> Runtime:
     return runtime
 
 
-def application_of(cls: type[A]) -> Callable[[Request], A]:
+def application_of(cls: type[A]) -> Callable[[Request], Awaitable[A]]:
     """A dependency giving routers their service's application, typed."""
 
-    def application(request: Request) -> A:
+    async def application(request: Request) -> A:  # async: no thread-pool hop per request
         app = runtime_of(request).application
         if not isinstance(app, cls):
             raise TypeError(f"this service runs {type(app).__name__}, not {cls.__name__}")
@@ -140,6 +140,10 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
         description=spec.description,
         version="1.0.0",
         lifespan=lifespan,
+        # One span per request is ours (TracingMiddleware, trace id on the response): FastAPI's
+        # own request, dependency, endpoint and serialization spans would be four more per
+        # request, each exported, and its exception logs would carry request values (PII).
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     install_problem_handlers(app)
     _document_validation_as_problem(app)

@@ -24,6 +24,7 @@ from shared.store import derive_id
 
 class KeyStore(Protocol):
     def put(self, subject_id: str, wrapped_key: bytes) -> None: ...
+    def put_new(self, subject_id: str, wrapped_key: bytes) -> bytes: ...
     def get(self, subject_id: str) -> bytes | None: ...
     def delete(self, subject_id: str) -> bool: ...
     def close(self) -> None: ...
@@ -46,6 +47,15 @@ class SqliteKeyStore:
             self._db.execute(
                 "INSERT OR IGNORE INTO subject_keys VALUES (?, ?)", (subject_id, wrapped_key)
             )
+
+    def put_new(self, subject_id: str, wrapped_key: bytes) -> bytes:
+        """Store a key unless one is there already; the stored key, in one statement."""
+        with self._lock:
+            row = self._db.execute(
+                "INSERT INTO subject_keys VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING key",
+                (subject_id, wrapped_key),
+            ).fetchone()
+        return bytes(row[0]) if row else _stored(self, subject_id)
 
     def get(self, subject_id: str) -> bytes | None:
         with self._lock:
@@ -76,6 +86,9 @@ class PostgresKeyStore:
         self._insert = sql.SQL(
             "INSERT INTO {}.subject_keys VALUES (%s, %s) ON CONFLICT DO NOTHING"
         ).format(schema)
+        self._insert_new = sql.SQL(
+            "INSERT INTO {}.subject_keys VALUES (%s, %s) ON CONFLICT DO NOTHING RETURNING key"
+        ).format(schema)
         self._select = sql.SQL("SELECT key FROM {}.subject_keys WHERE subject_id = %s").format(
             schema
         )
@@ -104,6 +117,12 @@ class PostgresKeyStore:
                 (subject_id, wrapped_key),
             )
 
+    def put_new(self, subject_id: str, wrapped_key: bytes) -> bytes:
+        """Store a key unless one is there already; the stored key, in one statement."""
+        with self._lock:
+            row = self._db.execute(self._insert_new, (subject_id, wrapped_key)).fetchone()
+        return bytes(row[0]) if row else _stored(self, subject_id)
+
     def get(self, subject_id: str) -> bytes | None:
         with self._lock:
             row = self._db.execute(
@@ -122,6 +141,13 @@ class PostgresKeyStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _stored(keys: KeyStore, subject_id: str) -> bytes:
+    """The key another writer stored first (an insert that found one)."""
+    wrapped = keys.get(subject_id)
+    assert wrapped is not None, "a subject key is never deleted while being stored"
+    return wrapped
 
 
 def key_store_for(env: dict[str, str]) -> KeyStore:
@@ -220,8 +246,7 @@ class Vault:
 
     def _subject_key(self, subject_id: str) -> bytes:
         wrapped = self.keys.get(subject_id)
-        if wrapped is None:
-            self.keys.put(subject_id, self.cipher.wrap_key(self.cipher.new_subject_key()))
-            wrapped = self.keys.get(subject_id)
-            assert wrapped is not None
+        if wrapped is None:  # a new subject: one insert, which returns the winner's key
+            new_key = self.cipher.wrap_key(self.cipher.new_subject_key())
+            wrapped = self.keys.put_new(subject_id, new_key)
         return self.cipher.unwrap_key(wrapped)
