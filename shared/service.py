@@ -35,7 +35,7 @@ from shared.settings import (
 )
 from shared.store import ServiceApplication
 from shared.supervisor import Supervisor
-from shared.telemetry import context_from_headers, setup_telemetry, span
+from shared.telemetry import context_from_asgi_headers, setup_telemetry, span
 
 log = logging.getLogger("aftersales.service")
 MAX_BODY_BYTES = 256 * 1024
@@ -459,11 +459,10 @@ class TracingMiddleware:
         if scope["type"] != "http" or scope["path"] in ("/healthz", "/readyz", "/metrics"):
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         route = f"{scope['method']} {scope['path']}"
         with span(
             route,
-            context_from_headers(headers),
+            context_from_asgi_headers(scope["headers"]),
             SpanKind.SERVER,
             **{"http.method": scope["method"], "aftersales.service": self.service},
         ) as current:
