@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,12 +31,64 @@ class KeyStore(Protocol):
     def close(self) -> None: ...
 
 
+class _NewKey:
+    """One new subject key waiting for a group commit, and what the store then held."""
+
+    def __init__(self, subject_id: str, wrapped_key: bytes) -> None:
+        self.subject_id = subject_id
+        self.wrapped_key = wrapped_key
+        self.stored: bytes | None = None
+        self.error: BaseException | None = None
+
+
+class GroupCommit:
+    """New subject keys from concurrent requests stored together: one transaction, one fsync.
+
+    Each caller queues its key, then takes the writer lock; whoever holds it writes every
+    key queued so far, so callers that waited meanwhile find theirs stored. Each returns
+    only after its key is committed: a key is durable before the events sealed with it.
+    """
+
+    def __init__(self, write: Callable[[list[tuple[str, bytes]]], list[bytes]]) -> None:
+        self._write = write
+        self._queue_lock = threading.Lock()
+        self._writer = threading.Lock()
+        self._queued: list[_NewKey] = []
+        self.batches = 0
+
+    def put_new(self, subject_id: str, wrapped_key: bytes) -> bytes:
+        new = _NewKey(subject_id, wrapped_key)
+        with self._queue_lock:
+            self._queued.append(new)
+        with self._writer:
+            if new.stored is None and new.error is None:
+                self._write_queued()
+        if new.error is not None:
+            raise new.error
+        assert new.stored is not None
+        return new.stored
+
+    def _write_queued(self) -> None:
+        with self._queue_lock:
+            batch, self._queued = self._queued, []
+        try:
+            stored = self._write([(n.subject_id, n.wrapped_key) for n in batch])
+        except BaseException as error:
+            for new in batch:
+                new.error = error
+            return
+        self.batches += 1
+        for new, key in zip(batch, stored, strict=True):
+            new.stored = key
+
+
 class SqliteKeyStore:
     """Subject keys in a SQLite file beside the service's event store."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._new_keys = GroupCommit(self._write_new)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(
@@ -49,13 +102,31 @@ class SqliteKeyStore:
             )
 
     def put_new(self, subject_id: str, wrapped_key: bytes) -> bytes:
-        """Store a key unless one is there already; the stored key, in one statement."""
+        """Store a key unless one is there already; the stored key (group-committed)."""
+        return self._new_keys.put_new(subject_id, wrapped_key)
+
+    def _write_new(self, keys: list[tuple[str, bytes]]) -> list[bytes]:
         with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                stored = [self._insert_new(subject_id, key) for subject_id, key in keys]
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        return stored
+
+    def _insert_new(self, subject_id: str, wrapped_key: bytes) -> bytes:
+        row = self._db.execute(
+            "INSERT INTO subject_keys VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING key",
+            (subject_id, wrapped_key),
+        ).fetchone()
+        if row is None:  # stored before (by another request or replica): that key counts
             row = self._db.execute(
-                "INSERT INTO subject_keys VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING key",
-                (subject_id, wrapped_key),
+                "SELECT key FROM subject_keys WHERE subject_id = ?", (subject_id,)
             ).fetchone()
-        return bytes(row[0]) if row else _stored(self, subject_id)
+        assert row is not None, "a subject key is not deleted while one is being stored"
+        return bytes(row[0])
 
     def get(self, subject_id: str) -> bytes | None:
         with self._lock:
@@ -94,6 +165,7 @@ class PostgresKeyStore:
         )
         self._delete = sql.SQL("DELETE FROM {}.subject_keys WHERE subject_id = %s").format(schema)
         self._lock = threading.Lock()
+        self._new_keys = GroupCommit(self._write_new)
         self._db = psycopg.connect(
             dbname=env["POSTGRES_DBNAME"],
             host=env.get("POSTGRES_HOST", "127.0.0.1"),
@@ -118,10 +190,19 @@ class PostgresKeyStore:
             )
 
     def put_new(self, subject_id: str, wrapped_key: bytes) -> bytes:
-        """Store a key unless one is there already; the stored key, in one statement."""
-        with self._lock:
-            row = self._db.execute(self._insert_new, (subject_id, wrapped_key)).fetchone()
-        return bytes(row[0]) if row else _stored(self, subject_id)
+        """Store a key unless one is there already; the stored key (group-committed)."""
+        return self._new_keys.put_new(subject_id, wrapped_key)
+
+    def _write_new(self, keys: list[tuple[str, bytes]]) -> list[bytes]:
+        with self._lock, self._db.transaction():
+            return [self._stored_after_insert(subject_id, key) for subject_id, key in keys]
+
+    def _stored_after_insert(self, subject_id: str, wrapped_key: bytes) -> bytes:
+        row = self._db.execute(self._insert_new, (subject_id, wrapped_key)).fetchone()
+        if row is None:  # stored before (by another request or replica): that key counts
+            row = self._db.execute(self._select, (subject_id,)).fetchone()
+        assert row is not None, "a subject key is not deleted while one is being stored"
+        return bytes(row[0])
 
     def get(self, subject_id: str) -> bytes | None:
         with self._lock:
@@ -141,13 +222,6 @@ class PostgresKeyStore:
 
     def close(self) -> None:
         self._db.close()
-
-
-def _stored(keys: KeyStore, subject_id: str) -> bytes:
-    """The key another writer stored first (an insert that found one)."""
-    wrapped = keys.get(subject_id)
-    assert wrapped is not None, "a subject key is never deleted while being stored"
-    return wrapped
 
 
 def key_store_for(env: dict[str, str]) -> KeyStore:

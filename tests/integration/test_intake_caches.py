@@ -3,13 +3,15 @@
 API keys checked from memory: a revoked key is refused at once in the process that
 revoked it, within the cache's TTL in another replica. Aggregates cached as the store had
 them: another replica's events are seen, a rolled-back transaction leaves nothing behind.
-Subject keys: one per subject however many replicas seal at once; erasure still shreds.
+Subject keys: one per subject however many requests or replicas seal at once (new keys are
+group-committed); erasure still shreds.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 from unittest import mock
@@ -22,6 +24,7 @@ from services.intake.domain import Brand
 from services.intake.errors import ApiKeyRefused
 from services.intake.key_cache import ApiKeyCache
 from services.intake.main import SPEC as INTAKE
+from services.intake.vault import PostgresKeyStore, SqliteKeyStore
 from shared.inputs import input_clock
 from shared.security import PiiError
 from shared.service import open_application
@@ -168,3 +171,29 @@ def test_two_replicas_seal_a_new_subject_under_one_key_and_erasure_shreds_it(
     with pytest.raises(PiiError):  # ... which does not open what was sealed before
         second.cipher.decrypt_field(new_key, sealed.fields["name"], f"{subject}:name")
     assert second.cipher.decrypt_field(new_key, later.fields["name"], f"{subject}:name") == "林女士"
+
+
+def test_one_group_commit_stores_the_first_key_of_a_subject_named_twice(
+    replicas: tuple[IntakeApplication, IntakeApplication],
+) -> None:
+    first, second = replicas
+    store = first.keys
+    assert isinstance(store, SqliteKeyStore | PostgresKeyStore)
+    one, other = first.cipher.wrap_key(os.urandom(32)), first.cipher.wrap_key(os.urandom(32))
+    stored = store._write_new([("subject-a", one), ("subject-b", other), ("subject-a", other)])
+    assert stored == [one, other, one]
+    assert second.keys.put_new("subject-b", one) == other  # committed: the other replica sees it
+
+
+def test_concurrent_seals_each_get_their_subjects_one_key(
+    replicas: tuple[IntakeApplication, IntakeApplication],
+) -> None:
+    app, _ = replicas
+    consumers = [Consumer(name=f"顾客{n}", phone=f"1391234{n % 8:04d}") for n in range(24)]
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        sealed = list(pool.map(lambda c: app.vault.seal("haier", c), consumers))
+    for consumer, one in zip(consumers, sealed, strict=True):
+        key = app.cipher.unwrap_key(app.keys.get(one.subject_id) or b"")
+        opened = app.cipher.decrypt_field(key, one.fields["name"], f"{one.subject_id}:name")
+        assert opened == consumer.name
+    assert len({s.subject_id for s in sealed}) == 8
