@@ -35,7 +35,7 @@ from shared.settings import (
 )
 from shared.store import ServiceApplication
 from shared.supervisor import Supervisor
-from shared.telemetry import context_from_headers, setup_telemetry, span
+from shared.telemetry import context_from_asgi_headers, setup_telemetry, span
 
 log = logging.getLogger("aftersales.service")
 MAX_BODY_BYTES = 256 * 1024
@@ -106,10 +106,10 @@ def runtime_of(request: Request) -> Runtime:
     return runtime
 
 
-def application_of(cls: type[A]) -> Callable[[Request], A]:
+def application_of(cls: type[A]) -> Callable[[Request], Awaitable[A]]:
     """A dependency giving routers their service's application, typed."""
 
-    def application(request: Request) -> A:
+    async def application(request: Request) -> A:  # async: no thread-pool hop per request
         app = runtime_of(request).application
         if not isinstance(app, cls):
             raise TypeError(f"this service runs {type(app).__name__}, not {cls.__name__}")
@@ -142,6 +142,10 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
         description=spec.description,
         version="1.0.0",
         lifespan=lifespan,
+        # One span per request is ours (TracingMiddleware, trace id on the response): FastAPI's
+        # own request, dependency, endpoint and serialization spans would be four more per
+        # request, each exported, and its exception logs would carry request values (PII).
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     install_problem_handlers(app)
     _document_validation_as_problem(app)
@@ -461,11 +465,10 @@ class TracingMiddleware:
         if scope["type"] != "http" or scope["path"] in ("/healthz", "/readyz", "/metrics"):
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         route = f"{scope['method']} {scope['path']}"
         with span(
             route,
-            context_from_headers(headers),
+            context_from_asgi_headers(scope["headers"]),
             SpanKind.SERVER,
             **{"http.method": scope["method"], "aftersales.service": self.service},
         ) as current:

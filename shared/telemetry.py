@@ -133,8 +133,15 @@ def _setup_logging(service: str, level: str) -> None:
     root.setLevel(level.upper())
 
 
+_tracers: dict[str, trace.Tracer] = {}
+
+
 def tracer(name: str = "aftersales") -> trace.Tracer:
-    return trace.get_tracer(name)
+    """The named tracer, made once (a proxy until the provider is set, then it delegates)."""
+    found = _tracers.get(name)
+    if found is None:
+        found = _tracers.setdefault(name, trace.get_tracer(name))
+    return found
 
 
 def current_trace_id() -> str:
@@ -152,6 +159,15 @@ def inject_headers(headers: dict[str, str]) -> dict[str, str]:
 
 def context_from_headers(headers: Mapping[str, str] | None) -> Context:
     return propagate.extract(dict(headers or {}))
+
+
+TRACE_HEADERS = (b"traceparent", b"tracestate", b"baggage")
+
+
+def context_from_asgi_headers(headers: Sequence[tuple[bytes, bytes]]) -> Context:
+    """The caller's trace context from raw ASGI headers (only the propagation ones decoded)."""
+    carried = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers if k in TRACE_HEADERS}
+    return propagate.extract(carried) if carried else Context()
 
 
 def context_for_trace(trace_id: str, span_id: str | None = None) -> Context:

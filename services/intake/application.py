@@ -9,6 +9,7 @@ services are recorded on the complaint as its status feed.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any, ClassVar
 from uuid import UUID
@@ -16,6 +17,7 @@ from uuid import UUID
 from eventsourcing.application import ProcessingEvent
 from eventsourcing.utils import EnvType
 
+from services.intake.aggregate_cache import FastForwardRepository
 from services.intake.brands import BrandsAndKeys
 from services.intake.bulk import BulkImport
 from services.intake.complaint_index import (
@@ -25,6 +27,7 @@ from services.intake.complaint_index import (
     complaint_row,
 )
 from services.intake.domain import Complaint, ComplaintGroup, ConsumerFile, MerchantFile
+from services.intake.key_cache import ApiKeyCache
 from services.intake.policies import DuplicatePolicy
 from services.intake.published import PUBLICATIONS
 from services.intake.sources import Sources
@@ -67,6 +70,9 @@ class IntakeApplication(BulkImport, BrandsAndKeys, Sources, WebhookUseCases):
         MerchantFile: 100,
         ConsumerFile: 100,
     }
+    # Aggregates read lately stay in memory as the store had them (aggregate_cache.py);
+    # a transaction rolled back after a `get` read through it: `forget_cached`.
+    env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "5000"}
 
     def __init__(self, env: EnvType | None = None) -> None:
         super().__init__(env)
@@ -77,6 +83,8 @@ class IntakeApplication(BulkImport, BrandsAndKeys, Sources, WebhookUseCases):
         window_days = int(self.env.get("AFTERSALES_DUPLICATE_WINDOW_DAYS") or 30)
         self.duplicate_policy = DuplicatePolicy(window=timedelta(days=window_days))
         self.index = TableComplaintIndex(self.read_models)
+        key_ttl = float(self.env.get("AFTERSALES_API_KEY_CACHE_TTL_S") or 1.0)
+        self.api_keys = ApiKeyCache(ttl=key_ttl)
         # Stores written before the lists were tables: fill them once from the log.
         backfill_complaints(self)
         backfill_deliveries(self)
@@ -84,6 +92,25 @@ class IntakeApplication(BulkImport, BrandsAndKeys, Sources, WebhookUseCases):
     def close(self) -> None:
         self.keys.close()
         super().close()
+
+    def construct_repository(self) -> FastForwardRepository:
+        maxsize = self.env.get(self.AGGREGATE_CACHE_MAXSIZE)
+        return FastForwardRepository(
+            event_store=self.events,
+            snapshot_store=self.snapshots,
+            cache_maxsize=int(maxsize) if maxsize else None,
+            fastforward=True,
+        )
+
+    def forget_cached(self, aggregate_ids: Iterable[UUID] | None = None) -> None:
+        """Drop aggregates from the aggregate cache (all of them when `aggregate_ids` is None).
+
+        Call it when a transaction whose events a `get` may have read is rolled back (a
+        group commit's savepoint, a failed batch): the next `get` reads the store again.
+        """
+        repository = self.repository
+        if isinstance(repository, FastForwardRepository):
+            repository.forget(aggregate_ids)
 
     def register_handlers(self) -> None:
         for event_type in STATUS_FEED:

@@ -15,6 +15,7 @@ from services.intake.commands import ComplaintFacts
 from services.intake.complaint_index import ComplaintIndex
 from services.intake.domain import Complaint, ConsumerFile
 from services.intake.errors import ComplaintNotFound
+from services.intake.key_cache import ApiKeyCache
 from services.intake.policies import DuplicatePolicy, MatchKeys
 from services.intake.vault import KeyStore, Vault
 from shared.security import PiiCipher
@@ -27,6 +28,7 @@ class IntakeBase(ServiceApplication):
     cipher: PiiCipher
     keys: KeyStore
     vault: Vault
+    api_keys: ApiKeyCache
     index: ComplaintIndex
     duplicate_policy: DuplicatePolicy
 

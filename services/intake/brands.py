@@ -79,8 +79,12 @@ class BrandsAndKeys(IntakeBase):
         processing.collect_events(brand, index)
 
     def revoke_api_key(self, command: RevokeApiKey) -> None:
+        """Revoke a key: refused at once in this process (see `ApiKeyCache` for replicas)."""
         args = {"brand_id": command.brand_id, "key_id": command.key_id, "reason": command.reason}
-        self.execute("brand.revoke_key", args, command.at)
+        try:
+            self.execute("brand.revoke_key", args, command.at)
+        finally:
+            self.api_keys.forget(command.key_id)  # after the commit: no stale read survives
 
     def _on_revoke_key(self, cmd: ReceivedCommand, processing: ProcessingEvent[UUID]) -> None:
         brand_id, key_id = cmd.args["brand_id"], cmd.args["key_id"]
@@ -93,11 +97,21 @@ class BrandsAndKeys(IntakeBase):
         processing.collect_events(brand, index)
 
     def authenticate(self, api_key: str) -> str:
-        """The brand id an API key acts for; ApiKeyRefused for unknown or revoked keys."""
+        """The brand id an API key acts for; ApiKeyRefused for unknown or revoked keys.
+
+        Reads the store, and remembers an active key for `authenticate_cached`.
+        """
         key_id = parse_api_key(api_key)
+        generation = self.api_keys.generation
         index: ApiKeyIndex | None = (
             self.get_or_none(derive_id("api-key", key_id)) if key_id else None
         )
         if index is None or index.revoked or not verify_api_key(api_key, index.key_hash):
             raise ApiKeyRefused("the API key is unknown or revoked")
+        self.api_keys.remember(index.key_id, index.brand_id, index.key_hash, generation)
         return index.brand_id
+
+    def authenticate_cached(self, api_key: str) -> str | None:
+        """The brand of a key checked recently (no store read); None: call `authenticate`."""
+        key_id = parse_api_key(api_key)
+        return self.api_keys.brand_of(key_id, api_key) if key_id else None

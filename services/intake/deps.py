@@ -24,10 +24,14 @@ App = Annotated[IntakeApplication, Depends(application_of(IntakeApplication))]
 
 
 async def brand_id(app: App, api_key: Annotated[str | None, Depends(api_key_header)]) -> str:
-    """The brand the caller's API key acts for."""
+    """The brand the caller's API key acts for: from memory if checked lately, else the store."""
     if not api_key:
         raise Unauthorized("an X-Api-Key header is required")
-    return await asyncio.to_thread(app.authenticate, api_key)
+    known = app.authenticate_cached(api_key)
+    if known is not None:
+        return known
+    brand: str = await asyncio.to_thread(app.authenticate, api_key)
+    return brand
 
 
 BrandId = Annotated[str, Depends(brand_id)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,11 +25,63 @@ from shared.store import derive_id
 
 class KeyStore(Protocol):
     def put(self, subject_id: str, wrapped_key: bytes) -> None: ...
+    def put_new(self, subject_id: str, wrapped_key: bytes) -> bytes: ...
     def get(self, subject_id: str) -> bytes | None: ...
     def delete(self, subject_id: str) -> bool: ...
     def close(self) -> None: ...
     def get_many(self, subject_ids: Sequence[str]) -> dict[str, bytes]: ...
     def put_many(self, keys: Mapping[str, bytes]) -> None: ...
+
+
+class _NewKey:
+    """One new subject key waiting for a group commit, and what the store then held."""
+
+    def __init__(self, subject_id: str, wrapped_key: bytes) -> None:
+        self.subject_id = subject_id
+        self.wrapped_key = wrapped_key
+        self.stored: bytes | None = None
+        self.error: BaseException | None = None
+
+
+class GroupCommit:
+    """New subject keys from concurrent requests stored together: one transaction, one fsync.
+
+    Each caller queues its key, then takes the writer lock; whoever holds it writes every
+    key queued so far, so callers that waited meanwhile find theirs stored. Each returns
+    only after its key is committed: a key is durable before the events sealed with it.
+    """
+
+    def __init__(self, write: Callable[[list[tuple[str, bytes]]], list[bytes]]) -> None:
+        self._write = write
+        self._queue_lock = threading.Lock()
+        self._writer = threading.Lock()
+        self._queued: list[_NewKey] = []
+        self.batches = 0
+
+    def put_new(self, subject_id: str, wrapped_key: bytes) -> bytes:
+        new = _NewKey(subject_id, wrapped_key)
+        with self._queue_lock:
+            self._queued.append(new)
+        with self._writer:
+            if new.stored is None and new.error is None:
+                self._write_queued()
+        if new.error is not None:
+            raise new.error
+        assert new.stored is not None
+        return new.stored
+
+    def _write_queued(self) -> None:
+        with self._queue_lock:
+            batch, self._queued = self._queued, []
+        try:
+            stored = self._write([(n.subject_id, n.wrapped_key) for n in batch])
+        except BaseException as error:
+            for new in batch:
+                new.error = error
+            return
+        self.batches += 1
+        for new, key in zip(batch, stored, strict=True):
+            new.stored = key
 
 
 class SqliteKeyStore:
@@ -38,6 +90,7 @@ class SqliteKeyStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._new_keys = GroupCommit(self._write_new)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(
@@ -49,6 +102,33 @@ class SqliteKeyStore:
             self._db.execute(
                 "INSERT OR IGNORE INTO subject_keys VALUES (?, ?)", (subject_id, wrapped_key)
             )
+
+    def put_new(self, subject_id: str, wrapped_key: bytes) -> bytes:
+        """Store a key unless one is there already; the stored key (group-committed)."""
+        return self._new_keys.put_new(subject_id, wrapped_key)
+
+    def _write_new(self, keys: list[tuple[str, bytes]]) -> list[bytes]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                stored = [self._insert_new(subject_id, key) for subject_id, key in keys]
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        return stored
+
+    def _insert_new(self, subject_id: str, wrapped_key: bytes) -> bytes:
+        row = self._db.execute(
+            "INSERT INTO subject_keys VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING key",
+            (subject_id, wrapped_key),
+        ).fetchone()
+        if row is None:  # stored before (by another request or replica): that key counts
+            row = self._db.execute(
+                "SELECT key FROM subject_keys WHERE subject_id = ?", (subject_id,)
+            ).fetchone()
+        assert row is not None, "a subject key is not deleted while one is being stored"
+        return bytes(row[0])
 
     def get(self, subject_id: str) -> bytes | None:
         with self._lock:
@@ -103,6 +183,9 @@ class PostgresKeyStore:
         self._insert = sql.SQL(
             "INSERT INTO {}.subject_keys VALUES (%s, %s) ON CONFLICT DO NOTHING"
         ).format(schema)
+        self._insert_new = sql.SQL(
+            "INSERT INTO {}.subject_keys VALUES (%s, %s) ON CONFLICT DO NOTHING RETURNING key"
+        ).format(schema)
         self._select = sql.SQL("SELECT key FROM {}.subject_keys WHERE subject_id = %s").format(
             schema
         )
@@ -111,6 +194,7 @@ class PostgresKeyStore:
             "SELECT subject_id, key FROM {}.subject_keys WHERE subject_id = ANY(%s)"
         ).format(schema)
         self._lock = threading.Lock()
+        self._new_keys = GroupCommit(self._write_new)
         self._db = psycopg.connect(
             dbname=env["POSTGRES_DBNAME"],
             host=env.get("POSTGRES_HOST", "127.0.0.1"),
@@ -133,6 +217,21 @@ class PostgresKeyStore:
                 self._insert,
                 (subject_id, wrapped_key),
             )
+
+    def put_new(self, subject_id: str, wrapped_key: bytes) -> bytes:
+        """Store a key unless one is there already; the stored key (group-committed)."""
+        return self._new_keys.put_new(subject_id, wrapped_key)
+
+    def _write_new(self, keys: list[tuple[str, bytes]]) -> list[bytes]:
+        with self._lock, self._db.transaction():
+            return [self._stored_after_insert(subject_id, key) for subject_id, key in keys]
+
+    def _stored_after_insert(self, subject_id: str, wrapped_key: bytes) -> bytes:
+        row = self._db.execute(self._insert_new, (subject_id, wrapped_key)).fetchone()
+        if row is None:  # stored before (by another request or replica): that key counts
+            row = self._db.execute(self._select, (subject_id,)).fetchone()
+        assert row is not None, "a subject key is not deleted while one is being stored"
+        return bytes(row[0])
 
     def get(self, subject_id: str) -> bytes | None:
         with self._lock:
@@ -288,8 +387,7 @@ class Vault:
 
     def _subject_key(self, subject_id: str) -> bytes:
         wrapped = self.keys.get(subject_id)
-        if wrapped is None:
-            self.keys.put(subject_id, self.cipher.wrap_key(self.cipher.new_subject_key()))
-            wrapped = self.keys.get(subject_id)
-            assert wrapped is not None
+        if wrapped is None:  # a new subject: one insert, which returns the winner's key
+            new_key = self.cipher.wrap_key(self.cipher.new_subject_key())
+            wrapped = self.keys.put_new(subject_id, new_key)
         return self.cipher.unwrap_key(wrapped)
