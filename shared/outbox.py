@@ -35,7 +35,7 @@ from shared.bus import (
 )
 from shared.contracts import STREAMS, ContractEvent
 from shared.store import ServiceApplication
-from shared.telemetry import context_for_trace, inject_headers, span
+from shared.telemetry import context_for_trace, tracer
 
 log = logging.getLogger("aftersales.outbox")
 IDLE_SLEEP_MIN, IDLE_SLEEP_MAX = 0.005, 0.25
@@ -76,6 +76,7 @@ class OutboxRelay:
         self._epoch = -1
         self._waiting: tuple[int, float] | None = None  # (first unpublished id, seen at)
         self._listening = False
+        self._more = False  # the last page was full: more may follow at once
 
     def wake(self) -> None:
         """Called (thread-safely) when the application recorded new events."""
@@ -106,7 +107,11 @@ class OutboxRelay:
                 self.failures, self.stuck = 0, None
             if moved:
                 idle = IDLE_SLEEP_MIN
-                continue
+                if self._more or self._wake.is_set():
+                    continue
+                # The page was the log's tail and nothing was recorded in this process
+                # since the read began: no read can find more until a wake (a commit
+                # here) or the shortest poll (a commit by another process on the store).
             await self._sleep(stop, idle)
             idle = min(idle * 2, IDLE_SLEEP_MAX)
 
@@ -163,12 +168,14 @@ class OutboxRelay:
         it: what precedes it is published, it is retried, nothing after it is skipped to.
         """
         start = self.position + 1
+        self._more = False
         try:
             messages, last = await asyncio.to_thread(self._read_page, start, self.page_size)
         except Exception:
             messages, last = await asyncio.to_thread(self._read_until_failure, start)
         if not last:
             return False
+        self._more = last - start + 1 >= self.page_size  # ids may skip: may say so wrongly
         if messages:
             try:
                 await self.bus.publish_batch(messages, self.publish_timeout)
@@ -267,14 +274,24 @@ def _contract_message(notification_id: int, event: ContractEvent) -> Outgoing:
 
 
 def _traceparent(event: ContractEvent) -> str:
-    """A producer span in the event's own trace; its context rides in the headers."""
-    with span(
+    """A producer span in the event's own trace; its context rides in the headers.
+
+    The span is started and ended here without becoming the current span, and its W3C
+    traceparent is written directly: the same span and header as through the context
+    manager and the global propagator, at a fraction of the cost per message.
+    """
+    producer = tracer().start_span(
         f"publish {event.type}",
         context_for_trace(event.trace_id),
         SpanKind.PRODUCER,
-        **{"messaging.destination": event.stream, "aftersales.event_id": str(event.event_id)},
-    ):
-        return inject_headers({}).get("traceparent", "")
+        attributes={
+            "messaging.destination": event.stream,
+            "aftersales.event_id": str(event.event_id),
+        },
+    )
+    producer.end()
+    context = producer.get_span_context()
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], object]) -> None:

@@ -133,8 +133,16 @@ def _setup_logging(service: str, level: str) -> None:
     root.setLevel(level.upper())
 
 
+_tracers: dict[str, tuple[trace.TracerProvider, trace.Tracer]] = {}
+
+
 def tracer(name: str = "aftersales") -> trace.Tracer:
-    return trace.get_tracer(name)
+    """The tracer `name` of the current provider (made once: it was 5% of a consumer's CPU)."""
+    provider = trace.get_tracer_provider()
+    found = _tracers.get(name)
+    if found is None or found[0] is not provider:
+        found = _tracers[name] = (provider, provider.get_tracer(name))
+    return found[1]
 
 
 def current_trace_id() -> str:
