@@ -102,7 +102,11 @@ async def main() -> None:
             complaint_id = r.json()["complaint_id"]
             end = time.monotonic() + args.drain + args.duration
             while time.monotonic() < end:
-                g = await client.get(f"/v1/complaints/{complaint_id}")
+                try:
+                    g = await client.get(f"/v1/complaints/{complaint_id}")
+                except httpx.HTTPError:
+                    await asyncio.sleep(0.02)
+                    continue
                 if g.status_code == 200 and g.json().get("offer"):
                     offer_ms.append((time.perf_counter() - started) * 1000)
                     return
