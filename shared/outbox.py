@@ -41,6 +41,7 @@ from shared.telemetry import context_for_trace, tracer
 
 log = logging.getLogger("aftersales.outbox")
 IDLE_SLEEP_MIN, IDLE_SLEEP_MAX = 0.005, 0.25
+INLINE_PAGE_SIZE = 50  # notifications read on the loop at most (SQLite, following the tail)
 RETRY_SLEEP_MAX = 5.0
 DEAD_LETTER_TOPIC = "shared.DeadLetter.MessageDeadLettered"
 
@@ -183,14 +184,16 @@ class OutboxRelay:
         it: what precedes it is published, it is retried, nothing after it is skipped to.
         """
         start = self.position + 1
+        inline = self._inline_reads and not self._more  # following the tail: see `_read`
+        limit = min(self.page_size, INLINE_PAGE_SIZE) if inline else self.page_size
         self._more = False
         try:
-            messages, last = await self._read(self._read_page, start, self.page_size)
+            messages, last = await self._read(inline, self._read_page, start, limit)
         except Exception:
-            messages, last = await self._read(self._read_until_failure, start)
+            messages, last = await self._read(False, self._read_until_failure, start)
         if not last:
             return False
-        self._more = last - start + 1 >= self.page_size  # ids may skip: may say so wrongly
+        self._more = last - start + 1 >= limit  # ids may skip: it may say so wrongly
         if messages:
             try:
                 await self.bus.publish_batch(messages, self.publish_timeout)
@@ -203,16 +206,17 @@ class OutboxRelay:
         return True
 
     async def _read(
-        self, read: Callable[..., tuple[list[Outgoing], int]], *args: int
+        self, inline: bool, read: Callable[..., tuple[list[Outgoing], int]], *args: int
     ) -> tuple[list[Outgoing], int]:
-        """A read of the log: on SQLite right here, elsewhere in a worker thread.
+        """A read of the log: following the tail of SQLite right here, else in a thread.
 
-        A page of SQLite's own file is read in a fraction of a millisecond, less than the
-        hop to a worker thread and back costs; that hop also waits for the GIL behind the
-        busy loop (up to the 5 ms switch interval), once per relayed batch. A networked
-        store (PostgreSQL) is read in a thread, never blocking the loop on the network.
+        A short page of SQLite's own file is read in a fraction of a millisecond, less than
+        the hop to a worker thread and back costs; that hop also waits for the GIL behind
+        the busy loop (up to the 5 ms switch interval), once per relayed batch. A backlog
+        (the last page was full) is read in full pages in a thread, so the loop is never
+        held for long, and a networked store (PostgreSQL) always is.
         """
-        if self._inline_reads:
+        if inline:
             return read(*args)
         return await asyncio.to_thread(read, *args)
 
