@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from opentelemetry import context as context_api
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
@@ -26,7 +27,14 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
     SpanExportResult,
 )
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
 
 _PHONE = re.compile(r"(?<!\d)(\+?86[ -]?)?(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{6}(?:19|20)\d{2}\d{7}[\dXx](?![0-9A-Za-z])")
@@ -133,15 +141,16 @@ def _setup_logging(service: str, level: str) -> None:
     root.setLevel(level.upper())
 
 
-_tracers: dict[str, trace.Tracer] = {}
+_tracers: dict[str, tuple[trace.TracerProvider, trace.Tracer]] = {}
 
 
 def tracer(name: str = "aftersales") -> trace.Tracer:
-    """The named tracer, made once (a proxy until the provider is set, then it delegates)."""
+    """The tracer `name` of the current provider (made once: it was 5% of a consumer's CPU)."""
+    provider = trace.get_tracer_provider()
     found = _tracers.get(name)
-    if found is None:
-        found = _tracers.setdefault(name, trace.get_tracer(name))
-    return found
+    if found is None or found[0] is not provider:
+        found = _tracers[name] = (provider, provider.get_tracer(name))
+    return found[1]
 
 
 def current_trace_id() -> str:
@@ -193,7 +202,18 @@ def span(
     kind: SpanKind = SpanKind.INTERNAL,
     **attributes: str | int | bool,
 ) -> Iterator[trace.Span]:
-    with tracer().start_as_current_span(
-        name, context=context, kind=kind, attributes=attributes
-    ) as current:
+    """A span made current for the block; an exception is recorded on it, as OTel's
+    `start_as_current_span` does, without its two extra layers of context managers (the
+    consumer opens one per message)."""
+    current = tracer().start_span(name, context=context, kind=kind, attributes=attributes)
+    token = context_api.attach(trace.set_span_in_context(current))
+    try:
         yield current
+    except Exception as error:
+        if current.is_recording():
+            current.record_exception(error)
+            current.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+        raise
+    finally:
+        context_api.detach(token)
+        current.end()

@@ -10,10 +10,11 @@ from services.compensation import policies
 from services.compensation.domain import CompensationCase, OfferNotStanding
 from services.compensation.published import PUBLICATIONS
 from shared.contracts import ContractEvent
-from shared.store import EventMeta, ServiceApplication
+from shared.store import EventMeta
+from shared.tuning import CachedCases
 
 
-class CompensationApplication(ServiceApplication):
+class CompensationApplication(CachedCases):
     service = "compensation"
     name = "compensation"
     publications = PUBLICATIONS

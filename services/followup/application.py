@@ -10,10 +10,11 @@ from services.followup import policies
 from services.followup.domain import FollowupCase
 from services.followup.published import PUBLICATIONS
 from shared.contracts import ContractEvent
-from shared.store import EventMeta, ServiceApplication
+from shared.store import EventMeta
+from shared.tuning import CachedCases
 
 
-class FollowupApplication(ServiceApplication):
+class FollowupApplication(CachedCases):
     service = "followup"
     name = "followup"
     publications = PUBLICATIONS

@@ -13,7 +13,7 @@ SPEC = ServiceSpec(
     name="followup",
     title="Revisits, resolution and regulator report-back",
     application=FollowupApplication,
-    upstreams=("INTAKE", "ROUTING", "COMPENSATION"),
+    upstreams=("INTAKE", "COMPENSATION"),  # it acts on nothing routing publishes
     routers=(router,),
 )
 

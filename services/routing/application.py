@@ -10,10 +10,11 @@ from services.routing import policies
 from services.routing.domain import RoutingCase
 from services.routing.published import PUBLICATIONS
 from shared.contracts import ContractEvent
-from shared.store import EventMeta, ServiceApplication
+from shared.store import EventMeta
+from shared.tuning import CachedCases
 
 
-class RoutingApplication(ServiceApplication):
+class RoutingApplication(CachedCases):
     service = "routing"
     name = "routing"
     publications = PUBLICATIONS
