@@ -1,6 +1,6 @@
 """CPU per upstream event of one downstream service, on recorded streams (A/B of its code).
 
-Usage: PYTHONPATH=. python bench/profiles/downstream_cpu.py SNAPSHOT_DIR SERVICE [--runs 3]
+Usage: .venv/bin/python -m tests.perf.downstream_cpu SNAPSHOT_DIR SERVICE [--runs 3]
 SNAPSHOT_DIR is a copy of a platform's nats store (`.aftersales/nats`) after a load: a
 nats-server is started on a copy of it, the service's own streams are deleted, and the
 service runs in this process on a fresh SQLite store, consuming every upstream message
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import shutil
 import sys
 import tempfile
@@ -35,10 +36,8 @@ async def one_run(snapshot: Path, service: str) -> tuple[float, float, int]:
         nc = await nats.connect(server.url)
         js = nc.jetstream()
         for name in (STREAMS[service], dead_letter_stream(service)):
-            try:
+            with contextlib.suppress(Exception):
                 await js.delete_stream(name)
-            except Exception:  # noqa: S110
-                pass
         await nc.close()
         settings = Settings(
             environment="test",
