@@ -15,10 +15,13 @@ arrive within seconds of each other, so a few thousand recent cases cover the hi
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
+from uuid import UUID
 
-from eventsourcing.application import ProcessingEvent
+from eventsourcing.application import ProcessingEvent, Repository
 
+from shared.aggregate_cache import FastForwardRepository
 from shared.store import ServiceApplication
 
 AGGREGATE_CACHE_MAXSIZE = 2000
@@ -37,6 +40,26 @@ class CachedCases(ServiceApplication):
     """
 
     env = AGGREGATE_CACHE
+
+    def construct_repository(self) -> Repository[UUID]:
+        """Fast-forwarding, copying under the aggregate's lock (shared/aggregate_cache.py);
+        eventsourcing's own repository when the cache does not fast-forward (a replay)."""
+        maxsize = self.env.get(self.AGGREGATE_CACHE_MAXSIZE)
+        fastforward = (self.env.get(self.AGGREGATE_CACHE_FASTFORWARD) or "y").lower()
+        if not maxsize or fastforward not in ("y", "yes", "t", "true", "on", "1"):
+            return super().construct_repository()
+        return FastForwardRepository(
+            event_store=self.events,
+            snapshot_store=self.snapshots,
+            cache_maxsize=int(maxsize),
+            fastforward=True,
+        )
+
+    def forget_cached(self, aggregate_ids: Iterable[UUID] | None = None) -> None:
+        """Drop aggregates from the cache (all when None): the next load reads the store."""
+        repository = self.repository
+        if isinstance(repository, FastForwardRepository):
+            repository.forget(aggregate_ids)
 
     def _record(self, processing_event: ProcessingEvent[Any]) -> list[Any]:
         recordings: list[Any] = super()._record(processing_event)

@@ -9,7 +9,6 @@ services are recorded on the complaint as its status feed.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any, ClassVar
 from uuid import UUID
@@ -17,7 +16,6 @@ from uuid import UUID
 from eventsourcing.application import ProcessingEvent
 from eventsourcing.utils import EnvType
 
-from services.intake.aggregate_cache import FastForwardRepository
 from services.intake.brands import BrandsAndKeys
 from services.intake.bulk import BulkImport
 from services.intake.complaint_index import (
@@ -40,6 +38,7 @@ from shared.contracts import ContractEvent
 from shared.readmodels import RowWrite, Table
 from shared.security import PiiCipher
 from shared.store import EventMeta
+from shared.tuning import AGGREGATE_CACHE
 
 STATUS_FEED = (
     "ComplaintClassified",
@@ -70,9 +69,9 @@ class IntakeApplication(BulkImport, BrandsAndKeys, Sources, WebhookUseCases):
         MerchantFile: 100,
         ConsumerFile: 100,
     }
-    # Aggregates read lately stay in memory as the store had them (aggregate_cache.py);
-    # a transaction rolled back after a `get` read through it: `forget_cached`.
-    env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "5000"}
+    # Aggregates read or recorded lately stay in memory as the store had them
+    # (shared/tuning.py, shared/aggregate_cache.py); group commit evicts rolled-back ones.
+    env: ClassVar[dict[str, str]] = {**AGGREGATE_CACHE, "AGGREGATE_CACHE_MAXSIZE": "5000"}
 
     def __init__(self, env: EnvType | None = None) -> None:
         super().__init__(env)
@@ -92,25 +91,6 @@ class IntakeApplication(BulkImport, BrandsAndKeys, Sources, WebhookUseCases):
     def close(self) -> None:
         self.keys.close()
         super().close()
-
-    def construct_repository(self) -> FastForwardRepository:
-        maxsize = self.env.get(self.AGGREGATE_CACHE_MAXSIZE)
-        return FastForwardRepository(
-            event_store=self.events,
-            snapshot_store=self.snapshots,
-            cache_maxsize=int(maxsize) if maxsize else None,
-            fastforward=True,
-        )
-
-    def forget_cached(self, aggregate_ids: Iterable[UUID] | None = None) -> None:
-        """Drop aggregates from the aggregate cache (all of them when `aggregate_ids` is None).
-
-        Call it when a transaction whose events a `get` may have read is rolled back (a
-        group commit's savepoint, a failed batch): the next `get` reads the store again.
-        """
-        repository = self.repository
-        if isinstance(repository, FastForwardRepository):
-            repository.forget(aggregate_ids)
 
     def register_handlers(self) -> None:
         for event_type in STATUS_FEED:

@@ -19,10 +19,11 @@ from services.intake.key_cache import ApiKeyCache
 from services.intake.policies import DuplicatePolicy, MatchKeys
 from services.intake.vault import KeyStore, Vault
 from shared.security import PiiCipher
-from shared.store import EventMeta, ServiceApplication, derive_id
+from shared.store import EventMeta, derive_id
+from shared.tuning import CachedCases
 
 
-class IntakeBase(ServiceApplication):
+class IntakeBase(CachedCases):
     """Intake's store plus its collaborators (set by `IntakeApplication.__init__`)."""
 
     cipher: PiiCipher

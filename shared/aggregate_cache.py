@@ -1,7 +1,7 @@
-"""Intake's aggregate cache: aggregates kept as the store had them, brought up to date on read.
+"""The aggregate cache: aggregates kept as the store had them, brought up to date on read.
 
 Aggregates that grow with traffic (a merchant's group, a consumer's file, a complaint's
-status feed) would otherwise be rebuilt from their events on every request. A `get`
+case in every service) would otherwise be rebuilt from their events on every input. A `get`
 reads only the events recorded after the cached version (another replica's included)
 and hands out a deep copy, so what a command changes reaches the cache only through
 the store, once committed. Fast-forward and copy happen under one lock per aggregate:
