@@ -24,7 +24,12 @@ SCENARIOS = ("intake", "e2e", "bulk", "replay", "soak")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
+    parser.add_argument(
+        "--scenario",
+        type=_scenarios,
+        default=list(SCENARIOS),
+        help=f"all (the default), or some of {', '.join(SCENARIOS)} separated by commas",
+    )
     parser.add_argument(
         "--duration",
         type=float,
@@ -35,6 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument("--transfers", type=int, default=None, help="bulk: how many transfers")
+    parser.add_argument(
+        "--soak-minutes",
+        type=float,
+        default=None,
+        help="soak: stop after this long even below 1M events (default 45, --quick 1)",
+    )
     parser.add_argument("--reports", type=Path, default=REPORTS, help="where reports go")
     parser.add_argument("--keep", action="store_true", help="keep the temp work dir")
     parser.add_argument(
@@ -42,6 +53,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="py-spy flame graphs of the services (intake: top level; e2e: first rate)",
     )
+
+
+def _scenarios(text: str) -> list[str]:
+    if text == "all":
+        return list(SCENARIOS)
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SCENARIOS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown scenario {', '.join(unknown) or text!r}: choose from {', '.join(SCENARIOS)}"
+        )
+    return [name for name in SCENARIOS if name in names]  # in their natural order
 
 
 def runner(name: str) -> Callable[[Context], ScenarioResult]:
@@ -73,7 +96,7 @@ def run_scenarios(ctx: Context, chosen: list[str], results: list[ScenarioResult]
 
 
 def run(args: argparse.Namespace) -> int:
-    chosen = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    chosen: list[str] = args.scenario
     workdir = Path(tempfile.mkdtemp(prefix=f"aftersales-bench-{args.store}-"))
     meta = {
         "started_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -91,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
             ctx = Context(
                 store, workdir, args.quick, args.duration, args.transfers, args.profile
             )
+            ctx.soak_minutes = args.soak_minutes
             try:
                 run_scenarios(ctx, chosen, results)
             finally:

@@ -18,6 +18,7 @@ class Context:
     duration: float | None  # per step (per concurrency level, per rate), or the default
     transfers: int | None = None
     profile: bool = False
+    soak_minutes: float | None = None
     runs: int = 0
     platforms: int = 0
     # A platform the e2e/bulk scenarios loaded, kept (stopped) for the replay scenario.

@@ -393,6 +393,8 @@ def run_soak(ctx: Context) -> ScenarioResult:
     result = ScenarioResult("soak")
     target = 20_000 if ctx.quick else 1_000_000
     cap = ctx.step_seconds(2700, 60) if ctx.duration is None else ctx.duration * 20
+    if ctx.soak_minutes is not None:
+        cap = ctx.soak_minutes * 60
     platform = ctx.platform()
     samples: list[dict[str, Any]] = []
     done = threading.Event()
