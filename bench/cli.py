@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="py-spy flame graphs of the services (intake: top level; e2e: first rate)",
+        help="py-spy flame graphs of the services (intake: top level; e2e: at 50/s)",
     )
 
 

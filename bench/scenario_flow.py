@@ -33,8 +33,9 @@ from bench.workload import (
 )
 from shared.settings import SERVICES
 
-RATES = (50, 100, 200, 400)
+RATES = (10, 25, 50, 100, 200, 400)  # the four, and two below them: which rate holds
 QUICK_RATES = (50, 200)
+PROFILE_RATE = 50  # flame graphs where the platform is near saturation
 P99_TARGET_MS = 250.0
 SAMPLE_EVERY = 10
 MAX_IN_FLIGHT = 512
@@ -273,11 +274,12 @@ def run_e2e(ctx: Context) -> ScenarioResult:
                 break
             pids = {s: p for s, p in platform.pids().items() if s in SERVICES}
             tag = f"{ctx.store.kind}-e2e-{rate}"
-            with Profiler(ctx.profile and not runs, pids, seconds, tag) as profiler:
+            profiled = ctx.profile and rate == min(rates, key=lambda r: abs(r - PROFILE_RATE))
+            with Profiler(profiled, pids, seconds, tag) as profiler:
                 runs.append(
                     asyncio.run(run_rate(platform, key, rate, seconds, drain, ctx.next_run()))
                 )
-            if ctx.profile and len(runs) == 1:
+            if profiled:
                 result.notes.append(profiler.note())
             left = wait_quiet(platform, drain)
             if left:
