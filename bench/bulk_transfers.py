@@ -1,7 +1,7 @@
 """Regulator batch import: a seeded NDJSON file of transfers, and the import measured.
 
-    .venv/bin/python bench/bulk_transfers.py gen FILE --count 100000 --brand bulk-bench
-    .venv/bin/python bench/bulk_transfers.py inproc --count 20000   # the use case, no HTTP
+    .venv/bin/python -m bench.bulk_transfers gen FILE --count 100000 --brand bulk-bench
+    .venv/bin/python -m bench.bulk_transfers inproc --count 20000   # the use case, no HTTP
 
 `gen` writes one transfer per line (consumers mostly distinct, some repeating; 2,000
 merchants, so group complaints form); `inproc` times the intake use case on a scratch
@@ -13,14 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 CATEGORIES = ("预付卡 prepaid card", "冰箱 refrigerator", "手机 phone", "洗发水 shampoo")
 

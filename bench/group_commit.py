@@ -6,7 +6,8 @@ recorded as an input (4 stored events), from `--threads` threads at once:
 - `group`: `ServiceApplication.execute` (group commit: one transaction per batch);
 - `raw`: eventsourcing's `Application.save` of the same 3-event aggregate, one thread.
 
-Usage: python bench/group_commit.py [--count 3000] [--threads 32] [--store sqlite|postgres]
+Usage: .venv/bin/python -m bench.group_commit [--count 3000] [--threads 32]
+       [--store sqlite|postgres]
 (`--store postgres` uses POSTGRES_* from the environment).
 """
 
