@@ -18,7 +18,6 @@ from uuid import UUID
 
 from eventsourcing.application import (
     AggregateNotFoundError,
-    LRUCache,
     ProjectorFunction,
     Repository,
     project_aggregate,
@@ -62,18 +61,3 @@ class FastForwardRepository(Repository[UUID]):
         if current is None:
             raise AggregateNotFoundError(aggregate_id)
         return current
-
-    def forget(self, aggregate_ids: Iterable[UUID] | None = None) -> None:
-        """Drop these aggregates (all when None) from the cache: the next get reads the store."""
-        cache = self.cache
-        if not cache:
-            return
-        if aggregate_ids is None:
-            maxsize = cache.maxsize if isinstance(cache, LRUCache) else 0
-            self.cache = LRUCache(maxsize=maxsize) if maxsize > 0 else type(cache)()
-            return
-        for aggregate_id in aggregate_ids:
-            try:
-                cache.get(aggregate_id, evict=True)
-            except KeyError:
-                continue

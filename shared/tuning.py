@@ -56,10 +56,10 @@ class CachedCases(ServiceApplication):
         )
 
     def forget_cached(self, aggregate_ids: Iterable[UUID] | None = None) -> None:
-        """Drop aggregates from the cache (all when None): the next load reads the store."""
-        repository = self.repository
-        if isinstance(repository, FastForwardRepository):
-            repository.forget(aggregate_ids)
+        """Drop aggregates from the cache (all when None): the next load reads the store.
+
+        The same eviction group commit applies to a rolled-back step (`_evict`)."""
+        self._evict(None if aggregate_ids is None else set(aggregate_ids))
 
     def _record(self, processing_event: ProcessingEvent[Any]) -> list[Any]:
         recordings: list[Any] = super()._record(processing_event)
