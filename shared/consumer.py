@@ -28,6 +28,7 @@ from opentelemetry.trace import SpanKind
 
 from shared.bus import Bus
 from shared.contracts import ContractError, ContractEvent, parse_contract
+from shared.dead_letters import safe_reason
 from shared.store import ServiceApplication
 from shared.telemetry import context_from_headers, span
 
@@ -371,7 +372,7 @@ class ConsumerRunner:
             contract = parse_contract(msg.data)
         except ContractError as error:
             deliveries = int(msg.metadata.num_delivered)
-            await self._dead_letter(msg, tracking, str(error), deliveries, observed_at)
+            await self._dead_letter(msg, tracking, safe_reason(error), deliveries, observed_at)
             return True
         context = context_from_headers(msg.headers)
         attempt = 1
@@ -398,7 +399,7 @@ class ConsumerRunner:
             except Exception as error:
                 log.exception("processing %s %s failed (try %s)", contract.type, tracking, attempt)
                 if attempt >= self.max_deliveries:
-                    await self._dead_letter(msg, tracking, repr(error), attempt, observed_at)
+                    await self._dead_letter(msg, tracking, safe_reason(error), attempt, observed_at)
                     return True
                 attempt += 1
                 await asyncio.sleep(min(0.05 * 2**attempt, 2.0))

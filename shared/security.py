@@ -28,7 +28,16 @@ class SecurityError(Exception):
 
 
 SignatureFailure: TypeAlias = Literal["stale timestamp", "bad signature", "malformed"]
-TokenFailure: TypeAlias = Literal["malformed", "bad signature", "expired", "invalid claims"]
+TokenFailure: TypeAlias = Literal[
+    "malformed",
+    "bad signature",
+    "expired",
+    "invalid claims",
+    "wrong issuer",
+    "wrong audience",
+    "lifetime over the maximum",
+    "issued in the future",
+]
 
 
 class SignatureError(SecurityError):
@@ -197,15 +206,29 @@ _TOKEN_HEADER = {"alg": "HS256", "typ": "JWT"}
 _B64URL_TEXT = re.compile(r"[A-Za-z0-9_-]+")
 
 
+DEFAULT_TOKEN_ISSUER = "aftersales"  # noqa: S105 (a name, not a secret)
+DEFAULT_TOKEN_AUDIENCE = "aftersales-ops"  # noqa: S105 (a name, not a secret)
+DEFAULT_TOKEN_MAX_TTL_S = 12 * 3600
+# Clocks of the minting host and of the services may differ this much (iat in the future).
+TOKEN_CLOCK_SKEW_S = 60
+
+
 class OpsClaims(BaseModel):
-    """Who an ops user is and what they may do, as carried in their bearer token."""
+    """Who an ops user is and what they may do, as carried in their bearer token.
+
+    Every claim is required: `iss` (who minted it), `aud` (the ops API), `iat` and `exp`
+    (its lifetime, bounded by the verifier's maximum).
+    """
 
     model_config = ConfigDict(frozen=True, strict=True)
 
+    iss: str = Field(min_length=1)
+    aud: str = Field(min_length=1)
     sub: str = Field(min_length=1)
     roles: tuple[Role, ...]
     brands: tuple[str, ...]
     authority_fen: int = Field(ge=0)
+    iat: int
     exp: int
 
     def has_role(self, role: Role) -> bool:
@@ -225,8 +248,19 @@ def issue_ops_token(key: bytes, claims: OpsClaims) -> str:
     return f"{signing_input}.{_b64url_encode(_hmac_digest(key, signing_input.encode()))}"
 
 
-def verify_ops_token(key: bytes, token: str, now: int) -> OpsClaims:
-    """Return the claims of a valid, unexpired token or raise :class:`TokenError`."""
+def verify_ops_token(
+    key: bytes,
+    token: str,
+    now: int,
+    issuer: str = DEFAULT_TOKEN_ISSUER,
+    audience: str = DEFAULT_TOKEN_AUDIENCE,
+    max_ttl_s: int = DEFAULT_TOKEN_MAX_TTL_S,
+) -> OpsClaims:
+    """Return the claims of a valid token or raise :class:`TokenError`.
+
+    Valid: signed with ``key``, every claim present, minted by ``issuer`` for
+    ``audience``, not issued in the future, unexpired, and living at most ``max_ttl_s``.
+    """
     header, payload, signature = _split_token(token)
     expected = _hmac_digest(key, f"{header}.{payload}".encode())
     if not hmac.compare_digest(expected, _b64url_decode_token_part(signature)):
@@ -234,9 +268,43 @@ def verify_ops_token(key: bytes, token: str, now: int) -> OpsClaims:
     if _parse_token_header(_b64url_decode_token_part(header)) != _TOKEN_HEADER:
         raise TokenError("malformed")
     claims = _parse_claims(_b64url_decode_token_part(payload))
+    if not hmac.compare_digest(claims.iss.encode(), issuer.encode()):
+        raise TokenError("wrong issuer")
+    if not hmac.compare_digest(claims.aud.encode(), audience.encode()):
+        raise TokenError("wrong audience")
+    if claims.exp - claims.iat > max_ttl_s:
+        raise TokenError("lifetime over the maximum")
+    if claims.iat > now + TOKEN_CLOCK_SKEW_S:
+        raise TokenError("issued in the future")
     if claims.exp <= now:
         raise TokenError("expired")
     return claims
+
+
+def mint_ops_token(
+    key: bytes,
+    *,
+    sub: str,
+    roles: tuple[Role, ...],
+    brands: tuple[str, ...],
+    ttl_s: int,
+    now: int,
+    authority_fen: int = 0,
+    issuer: str = DEFAULT_TOKEN_ISSUER,
+    audience: str = DEFAULT_TOKEN_AUDIENCE,
+) -> str:
+    """Mint an ops token living ``ttl_s`` seconds from ``now`` (the CLI and tests use it)."""
+    claims = OpsClaims(
+        iss=issuer,
+        aud=audience,
+        sub=sub,
+        roles=roles,
+        brands=brands,
+        authority_fen=authority_fen,
+        iat=now,
+        exp=now + ttl_s,
+    )
+    return issue_ops_token(key, claims)
 
 
 def _split_token(token: str) -> tuple[str, str, str]:

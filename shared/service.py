@@ -14,14 +14,16 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.auth import BrandScope, ops_scope
 from shared.bus import Bus, StreamLimits
 from shared.consumer import ConsumerRunner
 from shared.errors import install_problem_handlers, problem_response
@@ -233,35 +235,83 @@ def stream_limits(settings: Settings) -> StreamLimits:
     )
 
 
+DEAD_LETTER_PAGE = 100
+DEAD_LETTER_MAX_PAGE = 500
+
+
+class DeadLetterView(BaseModel):
+    """A message this service could not process: where it came from and why, no payload."""
+
+    stream: str
+    sequence: int
+    subject: str
+    brand_id: str | None
+    error: str = Field(description="Exception type and a fixed reason; never payload values.")
+    deliveries: int
+    at: str
+
+
+class DeadLetterPage(BaseModel):
+    items: list[DeadLetterView]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+
 def ops_router() -> APIRouter:
     """Ops endpoints every service has."""
-    from shared.auth import require_role
     from shared.errors import error_responses
 
     router = APIRouter(prefix="/v1/ops", tags=["ops"])
 
     @router.get(
         "/dead-letters",
-        responses=error_responses(401, 403),
-        dependencies=[Depends(require_role("supervisor"))],
-        summary="Messages this service could not process, with the error",
+        responses=error_responses(401, 403, 422),
+        summary="Messages this service could not process (of the token's brands), oldest first",
     )
-    async def dead_letters(request: Request) -> list[dict[str, Any]]:
-        runtime = runtime_of(request)
-        letters = await asyncio.to_thread(runtime.application.dead_letters)
-        return [
-            {
-                "stream": d.stream,
-                "sequence": d.sequence,
-                "subject": d.subject,
-                "error": d.error,
-                "deliveries": d.deliveries,
-                "at": d.created_on.isoformat(),
-            }
-            for d in letters
-        ]
+    async def dead_letters(
+        request: Request,
+        scope: Annotated[BrandScope, Depends(ops_scope("supervisor"))],
+        cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
+        limit: Annotated[int, Query(ge=1, le=DEAD_LETTER_MAX_PAGE)] = DEAD_LETTER_PAGE,
+    ) -> DeadLetterPage:
+        """Keyset pages: `next_cursor` continues after the last letter looked at; null at the
+        end. A page holds at most `limit` letters and may hold fewer (other brands' letters
+        are skipped, a bounded number per request), so follow `next_cursor` until null."""
+        application = runtime_of(request).application
+        return await asyncio.to_thread(
+            _dead_letter_page, application, scope, int(cursor or 0), limit
+        )
 
     return router
+
+
+def _dead_letter_page(
+    application: ServiceApplication, scope: BrandScope, after: int, limit: int
+) -> DeadLetterPage:
+    from shared.dead_letters import brand_of_subject, public_error
+
+    scan = limit if scope.all_brands else min(limit * 10, 5 * DEAD_LETTER_MAX_PAGE)
+    found = application.dead_letters(after, scan)
+    items: list[DeadLetterView] = []
+    last = after
+    for notification_id, letter in found:
+        last = notification_id
+        brand = brand_of_subject(letter.subject)
+        if scope.allows(brand):
+            items.append(
+                DeadLetterView(
+                    stream=letter.stream,
+                    sequence=letter.sequence,
+                    subject=letter.subject,
+                    brand_id=brand,
+                    error=public_error(letter.error),
+                    deliveries=letter.deliveries,
+                    at=letter.timestamp.isoformat(),
+                )
+            )
+            if len(items) == limit:
+                break
+    more = len(items) == limit or len(found) == scan
+    return DeadLetterPage(items=items, next_cursor=str(last) if more and found else None)
 
 
 def health_router() -> APIRouter:

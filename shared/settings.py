@@ -16,8 +16,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICES = ("intake", "routing", "compensation", "followup")
 DEFAULT_PORTS = {"intake": 8001, "routing": 8002, "compensation": 8003, "followup": 8004}
-# Development-only secrets: `aftersales up` and the tests use them; production refuses them.
-DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"  # noqa: S105 (refused in production)
+# Development-only secrets: `aftersales up` uses them; services refuse them unless
+# AFTERSALES_ENVIRONMENT=development is set explicitly (unset means production).
+DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"  # noqa: S105 (development only)
+# The secrets a service refuses to run on at their development value outside development.
+# (The admin token is not among them: outside development it is never accepted at all.)
+DEV_CHECKED_SECRETS = ("token_key", "pii_master_key", "pii_index_key")
 
 
 class Settings(BaseSettings):
@@ -25,7 +29,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="AFTERSALES_", extra="ignore")
 
-    environment: Literal["development", "test", "production"] = "development"
+    # Unset means production: the development secrets and the static admin token work
+    # only where development is declared (`aftersales up` declares it).
+    environment: Literal["development", "test", "production"] = "production"
     nats_url: str = "nats://127.0.0.1:4222"
     data_dir: Path = Path(".aftersales")
     stream_replicas: int = Field(default=1, ge=1, le=5)
@@ -57,6 +63,7 @@ class Settings(BaseSettings):
     pii_master_key: str = DEV_SECRET
     # Key for blind indexes over PII (duplicate and nuisance matching).
     pii_index_key: str = DEV_SECRET
+    # A static bearer token counted as an all-brands admin: accepted in development only.
     admin_token: str = DEV_SECRET
     trace_file: Path | None = None
     log_level: str = "INFO"
@@ -64,6 +71,10 @@ class Settings(BaseSettings):
     duplicate_window_days: int = Field(default=30, ge=1, le=365)
     # First webhook retry waits up to this (full jitter), doubling per attempt up to 1 h.
     webhook_base_delay_s: float = Field(default=2.0, gt=0, le=3600)
+    # Ops bearer tokens: minted by this issuer for this audience, living at most this long.
+    token_issuer: str = Field(default="aftersales", min_length=1, max_length=200)
+    token_audience: str = Field(default="aftersales-ops", min_length=1, max_length=200)
+    token_max_ttl_s: int = Field(default=12 * 3600, ge=60, le=7 * 86_400)
 
     @field_validator("nats_url")
     @classmethod
@@ -80,28 +91,47 @@ class Settings(BaseSettings):
         return value
 
     def check_production(self) -> None:
-        """Production must not run on the development secrets."""
-        if self.environment != "production":
+        """Only a declared development environment may run on the development secrets."""
+        if self.environment == "development":
             return
-        weak = [
-            name
-            for name in ("token_key", "pii_master_key", "pii_index_key", "admin_token")
+        weak = self.development_secrets()
+        if weak:
+            declared = "" if "environment" in self.model_fields_set else " (the default: unset)"
+            raise ValueError(
+                f"{', '.join(weak)} still hold the development secret, which is accepted only "
+                f"when AFTERSALES_ENVIRONMENT=development is set explicitly; this environment "
+                f"is {self.environment}{declared}. Set a real secret of at least 32 characters "
+                f"in each, or declare AFTERSALES_ENVIRONMENT=development on a developer's machine"
+            )
+
+    def development_secrets(self) -> list[str]:
+        """The variables still at the development secret, named as set in the environment."""
+        return [
+            f"AFTERSALES_{name.upper()}"
+            for name in DEV_CHECKED_SECRETS
             if getattr(self, name) == DEV_SECRET
         ]
-        if weak:
-            names = ", ".join(f"AFTERSALES_{n.upper()}" for n in weak)
-            raise ValueError(f"{names}: set a real secret in production")
+
+    @property
+    def admin_token_enabled(self) -> bool:
+        """The static admin token is accepted only in a declared development environment."""
+        return self.environment == "development"
 
     def service_dir(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return self.data_dir
 
 
-def load_settings() -> Settings:
-    """Read the settings or exit with a message naming each wrong variable."""
+def load_settings(check_secrets: bool = True) -> Settings:
+    """Read the settings or exit with a message naming each wrong variable.
+
+    Services check their secrets (``check_secrets``); client commands (the CLI's
+    ``demo``, ``token issue``...) only read them, since the server decides what it accepts.
+    """
     try:
         settings = Settings()
-        settings.check_production()
+        if check_secrets:
+            settings.check_production()
     except ValidationError as error:
         lines = []
         for problem in error.errors():

@@ -310,11 +310,11 @@ class ServiceApplication(GroupCommit, ReadModelApplication, EventSourcedProjecti
             processing.collect_events(letter)
             self._save(processing)
 
-    def dead_letters(self, limit: int = 500) -> list[DeadLetter]:
-        """Messages this service set aside, oldest first."""
-        found = self.recorder.select_notifications(1, limit, topics=[DEAD_LETTER_TOPIC])
-        letters: list[DeadLetter] = [self.repository.get(UUID(str(n.originator_id))) for n in found]
-        return letters
+    def dead_letters(self, after: int = 0, limit: int = 500) -> list[tuple[int, Any]]:
+        """Messages this service set aside after notification `after`, oldest first: each
+        with its notification id (the keyset cursor) and its recorded event (no extra read)."""
+        found = self.recorder.select_notifications(after + 1, limit, topics=[DEAD_LETTER_TOPIC])
+        return [(n.id, self.mapper.to_domain_event(n)) for n in found]
 
     def position(self, upstream: str) -> int:
         """The last upstream stream sequence processed (0 before the first)."""

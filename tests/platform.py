@@ -16,8 +16,9 @@ from services.compensation.main import SPEC as COMPENSATION
 from services.followup.main import SPEC as FOLLOWUP
 from services.intake.main import SPEC as INTAKE
 from services.routing.main import SPEC as ROUTING
+from shared.security import Role, mint_ops_token
 from shared.service import Runtime, ServiceSpec, create_app
-from shared.settings import DEV_SECRET, Settings
+from shared.settings import Settings
 
 SPECS: dict[str, ServiceSpec] = {
     "intake": INTAKE,
@@ -25,7 +26,12 @@ SPECS: dict[str, ServiceSpec] = {
     "compensation": COMPENSATION,
     "followup": FOLLOWUP,
 }
-ADMIN = {"Authorization": f"Bearer {DEV_SECRET}"}
+# Secrets of the test environment (not the development ones, which `test` refuses).
+TEST_SECRETS = {
+    "token_key": "test-token-key-not-for-production-000000000001",
+    "pii_master_key": "test-pii-master-key-not-for-production-00000002",
+    "pii_index_key": "test-pii-index-key-not-for-production-000000003",
+}
 T = TypeVar("T")
 
 
@@ -70,10 +76,49 @@ async def eventually(
         await asyncio.sleep(0.02)
 
 
+def token_for(
+    settings: Settings | None,
+    roles: tuple[Role, ...],
+    brands: tuple[str, ...],
+    ttl: int = 600,
+    sub: str = "ops-user",
+    authority_fen: int = 50_000,
+) -> dict[str, str]:
+    """Headers with a real ops token minted with the settings' key, issuer and audience
+    (as `aftersales token issue` mints them); None: the integration tests' settings."""
+    settings = settings or Settings(environment="test", **TEST_SECRETS)
+    token = mint_ops_token(
+        settings.token_key.encode(),
+        sub=sub,
+        roles=roles,
+        brands=brands,
+        ttl_s=ttl,
+        now=int(time.time()),
+        authority_fen=authority_fen,
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+    )
+    return {"Authorization": f"Bearer {token}"}
+
+
+def ops_token(
+    service: RunningService, roles: tuple[Role, ...], brands: tuple[str, ...], **kwargs: Any
+) -> dict[str, str]:
+    """Headers with an ops token the running service accepts."""
+    return token_for(service.runtime.settings, roles, brands, **kwargs)
+
+
+def admin_headers(service: RunningService) -> dict[str, str]:
+    """An all-brands admin's token for the running service."""
+    return ops_token(service, ("admin",), ("*",), sub="test-admin")
+
+
 async def register_brand(intake: RunningService, brand_id: str) -> dict[str, str]:
     """Register a brand; returns headers carrying its API key."""
     response = await intake.client.post(
-        "/v1/admin/brands", headers=ADMIN, json={"brand_id": brand_id, "name": brand_id.title()}
+        "/v1/admin/brands",
+        headers=admin_headers(intake),
+        json={"brand_id": brand_id, "name": brand_id.title()},
     )
     assert response.status_code == 201, response.text
     return {"X-Api-Key": response.json()["api_key"]}

@@ -9,22 +9,24 @@ from uuid import UUID
 from fastapi import APIRouter, Depends
 
 from services.compensation.application import CompensationApplication
-from shared.auth import require_role
+from services.compensation.domain import CompensationCase
+from shared.auth import BrandScope, ops_scope
 from shared.errors import NotFound, error_responses
-from shared.security import OpsClaims
 from shared.service import application_of
 
 App = Annotated[CompensationApplication, Depends(application_of(CompensationApplication))]
-Viewer = Annotated[OpsClaims, Depends(require_role("viewer"))]
+Viewer = Annotated[BrandScope, Depends(ops_scope("viewer"))]
 router = APIRouter(prefix="/v1", tags=["compensation"])
 
 
 @router.get("/cases/{complaint_id}", responses=error_responses(401, 403, 404))
-async def get_case(complaint_id: UUID, app: App, claims: Viewer) -> dict[str, Any]:
+async def get_case(complaint_id: UUID, app: App, scope: Viewer) -> dict[str, Any]:
     """Apology, offer and the consumer's answer for one complaint."""
     case = await asyncio.to_thread(app.case, complaint_id)
-    if case is None or not claims.can_see_brand(case.brand_id):
-        raise NotFound(f"no compensation case for complaint {complaint_id}")
+    missing = NotFound(f"no compensation case for complaint {complaint_id}")
+    if not isinstance(case, CompensationCase):  # none, or another aggregate (a dead letter...)
+        raise missing
+    scope.check(case.brand_id, missing)
     return {
         "complaint_id": str(complaint_id),
         "apologised": case.apologised,

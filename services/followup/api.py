@@ -9,20 +9,22 @@ from uuid import UUID
 from fastapi import APIRouter, Depends
 
 from services.followup.application import FollowupApplication
-from shared.auth import require_role
+from services.followup.domain import FollowupCase
+from shared.auth import BrandScope, ops_scope
 from shared.errors import NotFound, error_responses
-from shared.security import OpsClaims
 from shared.service import application_of
 
 App = Annotated[FollowupApplication, Depends(application_of(FollowupApplication))]
-Viewer = Annotated[OpsClaims, Depends(require_role("viewer"))]
+Viewer = Annotated[BrandScope, Depends(ops_scope("viewer"))]
 router = APIRouter(prefix="/v1", tags=["followup"])
 
 
 @router.get("/cases/{complaint_id}", responses=error_responses(401, 403, 404))
-async def get_case(complaint_id: UUID, app: App, claims: Viewer) -> dict[str, Any]:
+async def get_case(complaint_id: UUID, app: App, scope: Viewer) -> dict[str, Any]:
     """Revisits scheduled for one complaint."""
     case = await asyncio.to_thread(app.case, complaint_id)
-    if case is None or not claims.can_see_brand(case.brand_id):
-        raise NotFound(f"no followup case for complaint {complaint_id}")
+    missing = NotFound(f"no followup case for complaint {complaint_id}")
+    if not isinstance(case, FollowupCase):  # none, or another aggregate (a dead letter...)
+        raise missing
+    scope.check(case.brand_id, missing)
     return {"complaint_id": str(complaint_id), "revisits": case.revisits, "agreed": case.agreed}

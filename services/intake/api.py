@@ -40,10 +40,12 @@ from services.intake.deps import (
     BrandId,
     ConsumerCaller,
     IdempotencyKey,
+    PlatformAdmin,
     Supervisor,
     Viewer,
 )
 from services.intake.domain import Regulator
+from services.intake.errors import BrandNotRegistered, ComplaintNotFound
 from services.intake.schemas import (
     Confirmation,
     ConsumerAction,
@@ -63,7 +65,7 @@ from services.intake.views import (
     source_view,
     transfer_view,
 )
-from shared.auth import require_role
+from shared.auth import BrandScope
 from shared.errors import Unauthorized, error_responses
 from shared.history import complaint_history
 from shared.idempotency import IdempotentRequest
@@ -72,7 +74,6 @@ from shared.security import (
     REGULATOR_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
-    OpsClaims,
 )
 from shared.service import runtime_of
 from shared.telemetry import current_trace_id
@@ -210,16 +211,16 @@ async def get_history(
 
 
 @router.get(
-    "/ops/complaints/{complaint_id}/history", tags=["ops"], responses=error_responses(401, 403)
+    "/ops/complaints/{complaint_id}/history",
+    tags=["ops"],
+    responses=error_responses(401, 403, 404),
 )
-async def get_ops_history(
-    complaint_id: UUID,
-    request: Request,
-    claims: Annotated[OpsClaims, Depends(require_role("viewer"))],
-) -> dict[str, Any]:
-    """Ops view of a complaint's history across all four streams."""
+async def get_ops_history(complaint_id: UUID, request: Request, scope: Viewer) -> dict[str, Any]:
+    """Ops view of a complaint's history across all four streams (404: none in scope)."""
     entries = await complaint_history(runtime_of(request).bus, complaint_id)
-    visible = [e for e in entries if claims.can_see_brand(e.event.brand_id)]
+    visible = scope.only(entries, lambda entry: entry.event.brand_id)
+    if not visible:
+        raise ComplaintNotFound(f"complaint {complaint_id} not found")
     return {"complaint_id": str(complaint_id), "events": [e.as_dict() for e in visible]}
 
 
@@ -230,9 +231,9 @@ class SourceAction(BaseModel):
 @router.get(
     "/ops/sources/{subject_ref}", tags=["ops"], responses=error_responses(401, 403, 404, 422)
 )
-async def get_source(subject_ref: UUID, app: App, claims: Viewer) -> dict[str, Any]:
+async def get_source(subject_ref: UUID, app: App, scope: Viewer) -> dict[str, Any]:
     """A contact source: its contacts, nuisance flag, block and refused contacts."""
-    file = await asyncio.to_thread(app.source, str(subject_ref), claims)
+    file = await asyncio.to_thread(app.source, str(subject_ref), scope.claims)
     return source_view(file)
 
 
@@ -243,9 +244,9 @@ async def get_source(subject_ref: UUID, app: App, claims: Viewer) -> dict[str, A
     summary="Block a harassing source: its further complaints are refused (403)",
 )
 async def post_source_block(
-    subject_ref: UUID, action: SourceAction, app: App, claims: Supervisor
+    subject_ref: UUID, action: SourceAction, app: App, scope: Supervisor
 ) -> dict[str, Any]:
-    command = BlockSource(str(subject_ref), claims, action.reason, datetime.now(UTC))
+    command = BlockSource(str(subject_ref), scope.claims, action.reason, datetime.now(UTC))
     return source_view(await asyncio.to_thread(app.block_source, command))
 
 
@@ -256,9 +257,9 @@ async def post_source_block(
     summary="Flag a source as nuisance: its further complaints go to the nuisance queue",
 )
 async def post_source_nuisance(
-    subject_ref: UUID, action: SourceAction, app: App, claims: Supervisor
+    subject_ref: UUID, action: SourceAction, app: App, scope: Supervisor
 ) -> dict[str, Any]:
-    command = FlagSource(str(subject_ref), claims, action.reason, datetime.now(UTC))
+    command = FlagSource(str(subject_ref), scope.claims, action.reason, datetime.now(UTC))
     return source_view(await asyncio.to_thread(app.flag_source, command))
 
 
@@ -396,8 +397,8 @@ class NewBrand(BaseModel):
 
 
 @admin.post("/brands", status_code=201, responses=error_responses(401, 403, 409, 422))
-async def post_brand(new: NewBrand, app: App, _: Admin) -> dict[str, Any]:
-    """Register a brand and issue its first API key (shown once)."""
+async def post_brand(new: NewBrand, app: App, _: PlatformAdmin) -> dict[str, Any]:
+    """Register a brand and issue its first API key (shown once): an all-brands admin only."""
     command = RegisterBrand(new.brand_id, new.name, datetime.now(UTC))
     await asyncio.to_thread(app.register_brand, command)
     key = await asyncio.to_thread(app.issue_api_key, IssueApiKey(new.brand_id, datetime.now(UTC)))
@@ -405,16 +406,23 @@ async def post_brand(new: NewBrand, app: App, _: Admin) -> dict[str, Any]:
 
 
 @admin.get("/brands", responses=error_responses(401, 403))
-async def get_brands(app: App, _: Admin) -> list[dict[str, Any]]:
-    brands = await asyncio.to_thread(app.brands)
+async def get_brands(app: App, scope: Admin) -> list[dict[str, Any]]:
+    """The brands of the caller's token."""
+    brands = scope.only(await asyncio.to_thread(app.brands), lambda brand: brand.brand_id)
     return [
         {"brand_id": b.brand_id, "name": b.name, "active_keys": b.active_keys()} for b in brands
     ]
 
 
+def _brand_in_scope(scope: BrandScope, brand: str) -> None:
+    """Another brand's keys are not found, exactly as a brand that is not registered."""
+    scope.check(brand, BrandNotRegistered(f"brand {brand} is not registered"))
+
+
 @admin.post("/brands/{brand}/keys", status_code=201, responses=error_responses(401, 403, 404))
-async def post_brand_key(brand: str, app: App, _: Admin) -> dict[str, Any]:
+async def post_brand_key(brand: str, app: App, scope: Admin) -> dict[str, Any]:
     """Issue another key (rotation: issue, switch the portal over, revoke the old one)."""
+    _brand_in_scope(scope, brand)
     key = await asyncio.to_thread(app.issue_api_key, IssueApiKey(brand, datetime.now(UTC)))
     return {"brand_id": brand, "api_key": key}
 
@@ -422,15 +430,16 @@ async def post_brand_key(brand: str, app: App, _: Admin) -> dict[str, Any]:
 @admin.delete(
     "/brands/{brand}/keys/{key_id}", status_code=204, responses=error_responses(401, 403, 404)
 )
-async def delete_brand_key(brand: str, key_id: str, app: App, _: Admin) -> Response:
+async def delete_brand_key(brand: str, key_id: str, app: App, scope: Admin) -> Response:
+    _brand_in_scope(scope, brand)
     command = RevokeApiKey(brand, key_id, "revoked by admin", datetime.now(UTC))
     await asyncio.to_thread(app.revoke_api_key, command)
     return Response(status_code=204)
 
 
 @admin.post("/regulators", status_code=201, responses=error_responses(401, 403, 409, 422))
-async def post_regulator(new: NewRegulator, app: App, _: Admin) -> dict[str, Any]:
-    """Register a regulator integration; its signing secret is shown once, here.
+async def post_regulator(new: NewRegulator, app: App, _: PlatformAdmin) -> dict[str, Any]:
+    """Register a regulator integration (all-brands admin); its secret is shown once, here.
 
     It is stored encrypted (HMAC verification needs the secret itself), never logged.
     """

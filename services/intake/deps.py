@@ -12,9 +12,8 @@ from fastapi import Depends, Header
 from fastapi.security import APIKeyHeader
 
 from services.intake.application import IntakeApplication
-from shared.auth import require_role
+from shared.auth import BrandScope, ops_scope
 from shared.errors import Unauthorized
-from shared.security import OpsClaims
 from shared.service import application_of
 
 api_key_header = APIKeyHeader(name="X-Api-Key", auto_error=False, description="The brand's API key")
@@ -52,6 +51,8 @@ async def consumer_caller(brand: BrandId, idempotency_key: IdempotencyKey = None
 
 
 ConsumerCaller = Annotated[str, Depends(consumer_caller)]
-Admin = Annotated[OpsClaims, Depends(require_role("admin"))]
-Supervisor = Annotated[OpsClaims, Depends(require_role("supervisor"))]
-Viewer = Annotated[OpsClaims, Depends(require_role("viewer"))]
+# Ops and admin callers: a role and the brands of their token (shared/auth.py).
+Admin = Annotated[BrandScope, Depends(ops_scope("admin"))]
+PlatformAdmin = Annotated[BrandScope, Depends(ops_scope("admin", all_brands=True))]
+Supervisor = Annotated[BrandScope, Depends(ops_scope("supervisor"))]
+Viewer = Annotated[BrandScope, Depends(ops_scope("viewer"))]

@@ -9,22 +9,24 @@ from uuid import UUID
 from fastapi import APIRouter, Depends
 
 from services.routing.application import RoutingApplication
-from shared.auth import require_role
+from services.routing.domain import RoutingCase
+from shared.auth import BrandScope, ops_scope
 from shared.errors import NotFound, error_responses
-from shared.security import OpsClaims
 from shared.service import application_of
 
 App = Annotated[RoutingApplication, Depends(application_of(RoutingApplication))]
-Viewer = Annotated[OpsClaims, Depends(require_role("viewer"))]
+Viewer = Annotated[BrandScope, Depends(ops_scope("viewer"))]
 router = APIRouter(prefix="/v1", tags=["routing"])
 
 
 @router.get("/cases/{complaint_id}", responses=error_responses(401, 403, 404))
-async def get_case(complaint_id: UUID, app: App, claims: Viewer) -> dict[str, Any]:
+async def get_case(complaint_id: UUID, app: App, scope: Viewer) -> dict[str, Any]:
     """The routing decision for one complaint."""
     case = await asyncio.to_thread(app.case, complaint_id)
-    if case is None or not claims.can_see_brand(case.brand_id):
-        raise NotFound(f"no routing case for complaint {complaint_id}")
+    missing = NotFound(f"no routing case for complaint {complaint_id}")
+    if not isinstance(case, RoutingCase):  # none, or another aggregate (a dead letter...)
+        raise missing
+    scope.check(case.brand_id, missing)
     return {
         "complaint_id": str(complaint_id),
         "category": case.category,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from shared.settings import Settings
-from tests.platform import RunningService, start_service
+from tests.platform import TEST_SECRETS, RunningService, start_service
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -32,6 +32,7 @@ def settings(tmp_path: Path, nats_url: str, store: str) -> Settings:
         data_dir=tmp_path / "data",
         trace_file=tmp_path / "traces.jsonl",
         max_deliveries=3,
+        **TEST_SECRETS,
     )
 
 

@@ -29,7 +29,7 @@ from shared.inputs import input_clock
 from shared.security import PiiError
 from shared.service import open_application
 from shared.settings import Settings
-from tests.platform import ADMIN, register_brand
+from tests.platform import admin_headers, register_brand
 
 AT = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 
@@ -55,12 +55,12 @@ async def test_a_revoked_key_is_refused_at_once_and_the_rotated_one_works(servic
     app: IntakeApplication = intake.runtime.application
     assert (await intake.client.get("/v1/complaints", headers=old)).status_code == 200
     assert app.authenticate_cached(old["X-Api-Key"]) == "haier"  # now checked from memory
-    rotated = await intake.client.post("/v1/admin/brands/haier/keys", headers=ADMIN)
+    rotated = await intake.client.post("/v1/admin/brands/haier/keys", headers=admin_headers(intake))
     new = {"X-Api-Key": rotated.json()["api_key"]}
     assert (await intake.client.get("/v1/complaints", headers=new)).status_code == 200
 
     path = f"/v1/admin/brands/haier/keys/{key_id(old['X-Api-Key'])}"
-    assert (await intake.client.delete(path, headers=ADMIN)).status_code == 204
+    assert (await intake.client.delete(path, headers=admin_headers(intake))).status_code == 204
 
     refused = await intake.client.get("/v1/complaints", headers=old)
     assert refused.status_code == 401, refused.text

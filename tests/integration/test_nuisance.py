@@ -6,21 +6,16 @@ blocked and counted — never mixed into the real complaints and KPIs.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from shared.security import OpsClaims, Role, issue_ops_token
-from shared.settings import DEV_SECRET
-from tests.platform import RunningService, complaint_body, eventually, register_brand
+from shared.security import Role
+from tests.platform import RunningService, complaint_body, eventually, register_brand, token_for
 
 PHONE = "13600009999"
 
 
 def ops(role: Role, brand: str) -> dict[str, str]:
-    claims = OpsClaims(
-        sub=f"{role}-1", roles=(role,), brands=(brand,), authority_fen=0, exp=int(time.time()) + 600
-    )
-    return {"Authorization": f"Bearer {issue_ops_token(DEV_SECRET.encode(), claims)}"}
+    return token_for(None, (role,), (brand,), sub=f"{role}-1", authority_fen=0)
 
 
 async def contact(intake: RunningService, brand: dict[str, str], n: int) -> Any:

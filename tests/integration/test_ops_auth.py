@@ -5,16 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from shared.security import OpsClaims, issue_ops_token
-from shared.settings import DEV_SECRET
-from tests.platform import complaint_body, eventually, register_brand
+from shared.security import OpsClaims, Role, issue_ops_token
+from tests.platform import complaint_body, eventually, register_brand, token_for
 
 
-def token(roles: tuple[str, ...], brands: tuple[str, ...], ttl: int = 600) -> dict[str, str]:
-    claims = OpsClaims(
-        sub="ops-user", roles=roles, brands=brands, authority_fen=50_000, exp=int(time.time()) + ttl
-    )
-    return {"Authorization": f"Bearer {issue_ops_token(DEV_SECRET.encode(), claims)}"}
+def token(roles: tuple[Role, ...], brands: tuple[str, ...], ttl: int = 600) -> dict[str, str]:
+    return token_for(None, roles, brands, ttl=ttl)
 
 
 async def test_a_viewer_sees_only_the_brands_in_their_token(service: Any) -> None:
@@ -52,10 +48,13 @@ async def test_admin_endpoints_need_the_admin_role(service: Any) -> None:
         + issue_ops_token(
             b"x" * 40,
             OpsClaims(
+                iss="aftersales",
+                aud="aftersales-ops",
                 sub="mallory",
                 roles=("admin",),
                 brands=("*",),
                 authority_fen=0,
+                iat=int(time.time()),
                 exp=int(time.time()) + 60,
             ),
         )

@@ -20,7 +20,7 @@ from shared.security import (
     TIMESTAMP_HEADER,
     sign_request,
 )
-from tests.platform import ADMIN, RunningService, eventually, register_brand
+from tests.platform import RunningService, admin_headers, eventually, register_brand
 
 TRANSFERS = "/v1/regulator/transfers"
 
@@ -29,7 +29,7 @@ async def register_regulator(intake: RunningService, regulator_id: str = "sh-xbw
     """Register 上海市消保委; returns its signing secret (shown once)."""
     response = await intake.client.post(
         "/v1/admin/regulators",
-        headers=ADMIN,
+        headers=admin_headers(intake),
         json={"regulator_id": regulator_id, "name": "上海市消保委", "kind": "consumer_association"},
     )
     assert response.status_code == 201, response.text
@@ -178,8 +178,9 @@ async def test_registering_a_regulator_needs_the_admin_role(service: Any) -> Non
 
     anonymous = await intake.client.post("/v1/admin/regulators", json=body)
     assert anonymous.status_code == 401
-    registered = await intake.client.post("/v1/admin/regulators", json=body, headers=ADMIN)
+    admin = admin_headers(intake)
+    registered = await intake.client.post("/v1/admin/regulators", json=body, headers=admin)
     assert registered.status_code == 201
     assert len(registered.json()["secret"]) >= 32
-    twice = await intake.client.post("/v1/admin/regulators", json=body, headers=ADMIN)
+    twice = await intake.client.post("/v1/admin/regulators", json=body, headers=admin)
     assert twice.status_code == 409

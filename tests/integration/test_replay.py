@@ -33,9 +33,9 @@ from tests.integration.test_regulator_transfers import (
 )
 from tests.integration.test_webhooks import Receiver
 from tests.platform import (
-    ADMIN,
     SPECS,
     RunningService,
+    admin_headers,
     complaint_body,
     eventually,
     register_brand,
@@ -201,11 +201,12 @@ def settings(settings: Settings) -> Settings:
 async def intake_traffic(intake: RunningService, receiver: Receiver) -> dict[str, str]:
     """Everything intake takes besides the lifecycle; returns the PII and secrets it saw."""
     brand = await register_brand(intake, "replay-more")
-    rotated = await intake.client.post("/v1/admin/brands/replay-more/keys", headers=ADMIN)
+    admin = admin_headers(intake)
+    rotated = await intake.client.post("/v1/admin/brands/replay-more/keys", headers=admin)
     assert rotated.status_code == 201, rotated.text
     key_id = rotated.json()["api_key"].split("_")[1]
     revoked = await intake.client.delete(
-        f"/v1/admin/brands/replay-more/keys/{key_id}", headers=ADMIN
+        f"/v1/admin/brands/replay-more/keys/{key_id}", headers=admin
     )
     assert revoked.status_code == 204, revoked.text
 

@@ -25,6 +25,7 @@ from shared.security import (
     issue_ops_token,
     mask_name,
     mask_phone,
+    mint_ops_token,
     parse_api_key,
     parse_timestamp_header,
     sign_request,
@@ -251,10 +252,13 @@ def test_malformed_webhook_header_is_rejected(header: str) -> None:
 
 def _claims(**overrides: object) -> OpsClaims:
     fields: dict[str, object] = {
+        "iss": "aftersales",
+        "aud": "aftersales-ops",
         "sub": "user-7",
         "roles": ("handler",),
         "brands": ("brand-a", "brand-b"),
         "authority_fen": 50_000,
+        "iat": NOW - 60,
         "exp": NOW + 3600,
     }
     fields.update(overrides)
@@ -320,6 +324,52 @@ def test_correctly_signed_token_with_invalid_claims_is_rejected() -> None:
     with pytest.raises(TokenError) as caught:
         verify_ops_token(OPS_KEY, f"{header}.{payload}.{signature}", now=NOW)
     assert caught.value.reason == "invalid claims"
+
+
+def _signed_token(claims: dict[str, object]) -> str:
+    header = _b64url(b'{"alg":"HS256","typ":"JWT"}')
+    payload = _b64url(json.dumps(claims).encode())
+    signature = _b64url(hmac.new(OPS_KEY, f"{header}.{payload}".encode(), hashlib.sha256).digest())
+    return f"{header}.{payload}.{signature}"
+
+
+@pytest.mark.parametrize("missing", ["iss", "aud", "iat", "exp", "sub", "roles", "brands"])
+def test_a_token_missing_a_claim_is_rejected(missing: str) -> None:
+    claims = json.loads(_claims().model_dump_json())
+    del claims[missing]
+    with pytest.raises(TokenError) as caught:
+        verify_ops_token(OPS_KEY, _signed_token(claims), now=NOW)
+    assert caught.value.reason == "invalid claims"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"iss": "someone-else"}, "wrong issuer"),
+        ({"aud": "aftersales-portal"}, "wrong audience"),
+        ({"iat": NOW, "exp": NOW + 12 * 3600 + 1}, "lifetime over the maximum"),
+        ({"iat": NOW + 3600, "exp": NOW + 7200}, "issued in the future"),
+    ],
+)
+def test_a_token_for_another_issuer_audience_or_too_long_a_life_is_rejected(
+    overrides: dict[str, object], reason: str
+) -> None:
+    token = issue_ops_token(OPS_KEY, _claims(**overrides))
+    with pytest.raises(TokenError) as caught:
+        verify_ops_token(OPS_KEY, token, now=NOW)
+    assert caught.value.reason == reason
+
+
+def test_issuer_audience_and_maximum_lifetime_are_the_verifiers_to_choose() -> None:
+    token = mint_ops_token(
+        OPS_KEY, sub="u", roles=("viewer",), brands=("*",), ttl_s=3600, now=NOW, issuer="corp",
+        audience="ops",
+    )
+    claims = verify_ops_token(OPS_KEY, token, NOW, issuer="corp", audience="ops", max_ttl_s=3600)
+    assert (claims.iss, claims.aud, claims.exp - claims.iat) == ("corp", "ops", 3600)
+    with pytest.raises(TokenError) as caught:
+        verify_ops_token(OPS_KEY, token, NOW, issuer="corp", audience="ops", max_ttl_s=3599)
+    assert caught.value.reason == "lifetime over the maximum"
 
 
 def test_higher_role_satisfies_lower_role() -> None:

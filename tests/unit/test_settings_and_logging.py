@@ -20,7 +20,7 @@ from shared.settings import DEV_SECRET, load_settings, persistence_env
 from shared.telemetry import PiiMaskingFilter, mask_pii
 
 REAL_SECRET = "k" * 48
-SECRETS = ("TOKEN_KEY", "PII_MASTER_KEY", "PII_INDEX_KEY", "ADMIN_TOKEN")
+SECRETS = ("TOKEN_KEY", "PII_MASTER_KEY", "PII_INDEX_KEY")
 
 
 @pytest.fixture(autouse=True)
@@ -41,10 +41,40 @@ def refused(capsys: pytest.CaptureFixture[str]) -> str:
 # --- load_settings --------------------------------------------------------------------------
 
 
-def test_defaults_load_in_development() -> None:
+def test_defaults_load_in_a_declared_development(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AFTERSALES_ENVIRONMENT", "development")
     settings = load_settings()
     assert settings.environment == "development"
+    assert settings.admin_token_enabled
     assert settings.nats_url.startswith("nats://")
+
+
+def test_unset_environment_is_production_and_refuses_the_development_secrets(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    err = refused(capsys)
+    for name in SECRETS:
+        assert f"AFTERSALES_{name}" in err
+    assert "AFTERSALES_ENVIRONMENT=development" in err
+    assert "unset" in err
+    assert DEV_SECRET not in err
+
+
+def test_test_environment_refuses_the_development_secrets_too(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AFTERSALES_ENVIRONMENT", "test")
+    monkeypatch.setenv("AFTERSALES_PII_INDEX_KEY", REAL_SECRET)
+    err = refused(capsys)
+    assert "AFTERSALES_TOKEN_KEY" in err
+    assert "AFTERSALES_PII_MASTER_KEY" in err
+    assert "AFTERSALES_PII_INDEX_KEY" not in err
+    settings_with_real = {f"AFTERSALES_{n}": REAL_SECRET for n in SECRETS}
+    for name, value in settings_with_real.items():
+        monkeypatch.setenv(name, value)
+    loaded = load_settings()
+    assert loaded.environment == "test"
+    assert not loaded.admin_token_enabled  # the static admin token is development-only
 
 
 def test_nats_url_that_is_not_nats_exits_2_naming_the_variable(
@@ -91,10 +121,10 @@ def test_production_names_only_the_secrets_still_left_at_development_values(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("AFTERSALES_ENVIRONMENT", "production")
-    for name in SECRETS[:3]:
+    for name in SECRETS[:2]:
         monkeypatch.setenv(f"AFTERSALES_{name}", REAL_SECRET)
     err = refused(capsys)
-    assert "AFTERSALES_ADMIN_TOKEN" in err
+    assert "AFTERSALES_PII_INDEX_KEY" in err
     assert "AFTERSALES_TOKEN_KEY" not in err
 
 
@@ -112,7 +142,7 @@ def test_sqlite_store_is_one_file_per_service_under_the_data_dir(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("AFTERSALES_DATA_DIR", str(tmp_path / "data"))
-    env = persistence_env("routing", load_settings())
+    env = persistence_env("routing", load_settings(check_secrets=False))
     assert env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite"
     assert env["SQLITE_DBNAME"] == str(tmp_path / "data" / "routing.db")
 
@@ -120,7 +150,7 @@ def test_sqlite_store_is_one_file_per_service_under_the_data_dir(
 def test_postgres_store_gets_a_schema_per_service(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PERSISTENCE_MODULE", "eventsourcing.postgres")
     monkeypatch.setenv("POSTGRES_DBNAME", "aftersales")
-    env = persistence_env("compensation", load_settings())
+    env = persistence_env("compensation", load_settings(check_secrets=False))
     assert env["POSTGRES_SCHEMA"] == "compensation"
     assert env["POSTGRES_DBNAME"] == "aftersales"
 
@@ -130,7 +160,7 @@ def test_postgres_without_a_database_name_stops_naming_the_variable(
 ) -> None:
     monkeypatch.setenv("PERSISTENCE_MODULE", "eventsourcing.postgres")
     with pytest.raises(SystemExit, match="POSTGRES_DBNAME"):
-        persistence_env("intake", load_settings())
+        persistence_env("intake", load_settings(check_secrets=False))
 
 
 def test_unsupported_persistence_module_stops_naming_the_variable(
@@ -138,7 +168,7 @@ def test_unsupported_persistence_module_stops_naming_the_variable(
 ) -> None:
     monkeypatch.setenv("PERSISTENCE_MODULE", "eventsourcing.mongodb")
     with pytest.raises(SystemExit, match=re.escape("PERSISTENCE_MODULE='eventsourcing.mongodb'")):
-        persistence_env("intake", load_settings())
+        persistence_env("intake", load_settings(check_secrets=False))
 
 
 # --- PII in logs ------------------------------------------------------------------------------
