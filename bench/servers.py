@@ -27,6 +27,8 @@ from shared.cli import Platform
 from shared.settings import DEV_SECRET, SERVICES
 
 ADMIN = {"Authorization": f"Bearer {DEV_SECRET}"}
+# The bench runs a developer's platform: development declared, its secrets and admin token.
+DEVELOPMENT = {"AFTERSALES_ENVIRONMENT": "development"}
 # The durability the PostgreSQL baseline and platform share (the server's defaults).
 PG_SETTINGS = {
     "fsync": "on",
@@ -257,7 +259,7 @@ class BenchPlatform:
         self.platform = Platform(data_dir, free_port(), ports)
 
     def start(self) -> BenchPlatform:
-        env = {**self.store_env, "AFTERSALES_LOG_LEVEL": "WARNING"}
+        env = {**self.store_env, "AFTERSALES_LOG_LEVEL": "WARNING", **DEVELOPMENT}
         (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
         with environment(env), contextlib.redirect_stdout(sys.stderr):
             self.platform._start_nats(self.data_dir / "logs")
@@ -294,7 +296,7 @@ class BenchPlatform:
             if name == service and child.poll() is None:
                 child.terminate()
                 child.wait(60)
-        env = {**self.store_env, "AFTERSALES_LOG_LEVEL": "WARNING"}
+        env = {**self.store_env, "AFTERSALES_LOG_LEVEL": "WARNING", **DEVELOPMENT}
         with environment(env):
             self.platform.start_service(service)
         began = time.perf_counter()

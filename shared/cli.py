@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -19,9 +20,10 @@ from typing import Any
 
 import httpx
 
-from shared.settings import DEFAULT_PORTS, SERVICES, load_settings
+from shared.settings import DEFAULT_PORTS, SERVICES, Settings, load_settings
 
 NATS_PORT = 4222
+CLI_TOKEN_TTL_S = 600  # the all-brands admin token the CLI's own commands mint per run
 
 
 def find_nats_server() -> str:
@@ -191,6 +193,9 @@ def service_ports(base: int | None = None) -> dict[str, int]:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    # `up` is the developer's platform: it declares development (the development secrets
+    # and the admin token are accepted) unless the environment already says otherwise.
+    os.environ.setdefault("AFTERSALES_ENVIRONMENT", "development")
     settings = load_settings()
     ports = service_ports(args.port_base)
     platform = Platform(Path(settings.data_dir), args.nats_port, ports)
@@ -206,10 +211,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         platform.start()
         base = f"http://127.0.0.1:{ports['intake']}"
-        key = _bootstrap_brand(base, settings.admin_token, Path(settings.data_dir))
+        key = _bootstrap_brand(base, cli_token(settings), Path(settings.data_dir))
         _say("")
         _say(f"Platform is up. Brand 'demo' API key: {key}")
-        _say(f"Admin token (development only): {settings.admin_token}")
+        if settings.admin_token_enabled:
+            _say(f"Admin token (development only): {settings.admin_token}")
+        _say("Ops tokens: aftersales token issue --role supervisor --brand demo --ttl 8h")
         _say(f"Try: curl -s -H 'X-Api-Key: {key}' {base}/v1/complaints")
         _say("     aftersales demo      (in another terminal)")
         _say("Ctrl-C drains the consumers and stops everything.")
@@ -251,10 +258,11 @@ def _bootstrap_brand(base: str, admin_token: str, data_dir: Path) -> str:
 def cmd_demo(args: argparse.Namespace) -> int:
     from shared.demo import run_demo
 
-    settings = load_settings()
+    settings = load_settings(check_secrets=False)
     base = args.url.rstrip("/")
-    key = args.api_key or _bootstrap_brand(base, settings.admin_token, Path(settings.data_dir))
-    code = run_demo(base, key, settings.admin_token)
+    token = cli_token(settings)
+    key = args.api_key or _bootstrap_brand(base, token, Path(settings.data_dir))
+    code = run_demo(base, key, token)
     if code != 0 or not Path(settings.data_dir).is_dir():
         return code  # a remote platform: its stores are not here to replay
     _say("\n== Replay: each service rebuilt from its recorded inputs, compared with its store")
@@ -271,10 +279,10 @@ def _wait_quiet(timeout: float) -> None:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings = load_settings(check_secrets=False)
     response = httpx.get(
         f"{args.url.rstrip('/')}/v1/ops/complaints/{args.complaint_id}/history",
-        headers={"Authorization": f"Bearer {settings.admin_token}"},
+        headers={"Authorization": f"Bearer {cli_token(settings)}"},
         timeout=10,
     )
     if response.status_code != 200:
@@ -287,9 +295,9 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_brands(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings = load_settings(check_secrets=False)
     base = f"{args.url.rstrip('/')}/v1/admin/brands"
-    headers = {"Authorization": f"Bearer {settings.admin_token}"}
+    headers = {"Authorization": f"Bearer {cli_token(settings)}"}
     if args.action == "add":
         response = httpx.post(
             base,
@@ -324,7 +332,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     if not args.verify:
         parser().error("replay needs --verify (the only mode so far)")
-    settings = load_settings()
+    settings = load_settings(check_secrets=False)
     if args.data_dir is not None:
         settings.data_dir = args.data_dir
     services = [args.service] if args.service else list(SERVICES)
@@ -386,6 +394,78 @@ def cmd_import_transfers(args: argparse.Namespace) -> int:
     return run_import(args.file, args.regulator_id, secret, args.url, args.batch)
 
 
+def cli_token(settings: Settings) -> str:
+    """A short-lived all-brands admin token for the CLI's own calls (the settings' key)."""
+    from shared.security import mint_ops_token
+
+    return mint_ops_token(
+        settings.token_key.encode(),
+        sub="aftersales-cli",
+        roles=("admin",),
+        brands=("*",),
+        ttl_s=min(CLI_TOKEN_TTL_S, settings.token_max_ttl_s),
+        now=int(time.time()),
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+    )
+
+
+_TTL = re.compile(r"([0-9]{1,7})([smhd]?)")
+_TTL_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400}
+_BRAND = re.compile(r"\*|[a-z0-9][a-z0-9-]{1,40}")
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """`token issue`: print an ops token minted with the configured key, issuer, audience."""
+    from shared.security import mint_ops_token
+    from shared.settings import DEV_SECRET
+
+    settings = load_settings(check_secrets=False)
+    ttl = _TTL.fullmatch(args.ttl)
+    if ttl is None:
+        return _refuse(f"--ttl {args.ttl!r}: a number of seconds, or with s, m, h or d")
+    ttl_s = int(ttl.group(1)) * _TTL_UNITS[ttl.group(2)]
+    if not 1 <= ttl_s <= settings.token_max_ttl_s:
+        return _refuse(
+            f"--ttl {args.ttl}: tokens live at most {settings.token_max_ttl_s} s "
+            "(AFTERSALES_TOKEN_MAX_TTL_S)"
+        )
+    brands = tuple(dict.fromkeys(args.brand))
+    bad = [b for b in brands if not _BRAND.fullmatch(b)]
+    if bad:
+        return _refuse(f"--brand {bad[0]!r}: a brand id (lowercase slug) or '*' for all brands")
+    if settings.token_key == DEV_SECRET and settings.environment != "development":
+        sys.stderr.write(
+            "aftersales token: minted with the development key (AFTERSALES_TOKEN_KEY unset); "
+            "only a platform in development accepts it\n"
+        )
+    print(
+        mint_ops_token(
+            settings.token_key.encode(),
+            sub=args.sub,
+            roles=(args.role,),
+            brands=brands,
+            ttl_s=ttl_s,
+            now=int(time.time()),
+            authority_fen=args.authority_fen,
+            issuer=settings.token_issuer,
+            audience=settings.token_audience,
+        )
+    )
+    return 0
+
+
+def _fen(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or len(text) > 15:
+        raise argparse.ArgumentTypeError("a whole number of fen, 0 or more")
+    return int(text)
+
+
+def _refuse(message: str) -> int:
+    sys.stderr.write(f"aftersales token: {message}\n")
+    return 2
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="aftersales", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
@@ -431,6 +511,22 @@ def parser() -> argparse.ArgumentParser:
     imports.add_argument("--url", default=intake_url)
     imports.add_argument("--batch", type=int, default=2000, help="transfers per request (≤ 5000)")
     imports.set_defaults(run=cmd_import_transfers)
+    token = sub.add_parser("token", help="mint ops bearer tokens (token issue --help)")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    issue = token_sub.add_parser(
+        "issue", help="print an ops token signed with AFTERSALES_TOKEN_KEY (settings/env)"
+    )
+    roles = ["viewer", "handler", "supervisor", "admin"]
+    issue.add_argument("--role", required=True, choices=roles)
+    issue.add_argument(
+        "--brand", action="append", required=True, help="a brand id, repeatable; '*': all brands"
+    )
+    issue.add_argument("--ttl", default="8h", help="lifetime: 3600, 90m, 8h, 1d (default 8h)")
+    issue.add_argument("--sub", default=os.environ.get("USER") or "ops", help="who it is for")
+    issue.add_argument(
+        "--authority-fen", type=_fen, default=0, help="compensation authority in fen (≥ 0)"
+    )
+    issue.set_defaults(run=cmd_token)
     return top
 
 

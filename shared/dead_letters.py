@@ -25,7 +25,7 @@ _CONTRACT_REASONS = (
 PROCESSING_FAILED = "processing failed on every delivery; details are in the service log"
 _FIELDS = re.compile(r" \(fields: [A-Za-z0-9_.*, ]{1,300}\)")
 _KNOWN = {reason for _, reason in _CONTRACT_REASONS} | {PROCESSING_FAILED}
-_SAFE = re.compile(r"(?P<type>[A-Za-z_][A-Za-z0-9_]{0,60}): (?P<reason>[^()]*)(?P<fields>.*)")
+_SAFE = re.compile(r"(?P<type>[A-Za-z_][A-Za-z0-9_]{0,60}): (?P<reason>[^()]*?)(?P<fields> \(.*)?")
 _LEGACY_REPR = re.compile(r"(?P<type>[A-Za-z_][A-Za-z0-9_]{0,60})\(")
 
 

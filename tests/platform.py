@@ -108,6 +108,25 @@ def ops_token(
     return token_for(service.runtime.settings, roles, brands, **kwargs)
 
 
+def env_admin_token() -> str:
+    """An all-brands admin token for services started from this environment (processes)."""
+    settings = Settings()
+    return mint_ops_token(
+        settings.token_key.encode(),
+        sub="test-admin",
+        roles=("admin",),
+        brands=("*",),
+        ttl_s=600,
+        now=int(time.time()),
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+    )
+
+
+def env_admin_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {env_admin_token()}"}
+
+
 def admin_headers(service: RunningService) -> dict[str, str]:
     """An all-brands admin's token for the running service."""
     return ops_token(service, ("admin",), ("*",), sub="test-admin")

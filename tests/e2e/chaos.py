@@ -99,9 +99,9 @@ def brand_headers(platform: Platform, brand_id: str) -> dict[str, str]:
 
 
 def _admin_token() -> str:
-    from shared.settings import DEV_SECRET
+    from tests.platform import env_admin_token
 
-    return DEV_SECRET
+    return env_admin_token()
 
 
 def complaint_of(n: int, tag: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from shared.cli import Platform
+from tests.platform import TEST_SECRETS
 from tests.servers import NatsServer, free_port
 
 
@@ -45,6 +46,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 os.environ.setdefault("AFTERSALES_ENVIRONMENT", "test")
+for _name, _secret in TEST_SECRETS.items():  # `test` refuses the development secrets
+    os.environ.setdefault(f"AFTERSALES_{_name.upper()}", _secret)
 
 
 # ------------------------------------------------------ crash-test figures, summarised

@@ -12,9 +12,7 @@ from typing import Any
 import httpx
 
 from shared.cli import Platform
-from shared.settings import DEV_SECRET
-
-ADMIN = {"Authorization": f"Bearer {DEV_SECRET}"}
+from tests.platform import env_admin_headers
 
 
 def _transfer(n: int, brand_id: str = "bulk-cli", phone: str | None = None) -> dict[str, Any]:
@@ -44,12 +42,14 @@ def test_the_cli_imports_a_file_reports_bad_lines_and_a_rerun_creates_nothing_ne
 ) -> None:
     base = platform.url("intake")
     brand = httpx.post(
-        f"{base}/v1/admin/brands", headers=ADMIN, json={"brand_id": "bulk-cli", "name": "B"}
+        f"{base}/v1/admin/brands",
+        headers=env_admin_headers(),
+        json={"brand_id": "bulk-cli", "name": "B"},
     )
     assert brand.status_code == 201, brand.text
     regulator = httpx.post(
         f"{base}/v1/admin/regulators",
-        headers=ADMIN,
+        headers=env_admin_headers(),
         json={"regulator_id": "sh-12315", "name": "12315 上海", "kind": "market_regulator"},
     )
     assert regulator.status_code == 201, regulator.text

@@ -17,16 +17,13 @@ import pytest
 from nats.js.api import DiscardPolicy
 
 from shared.cli import Platform
-from shared.settings import DEV_SECRET
-from tests.platform import complaint_body
-
-ADMIN = {"Authorization": f"Bearer {DEV_SECRET}"}
+from tests.platform import complaint_body, env_admin_headers, env_admin_token
 
 
 def _brand(platform: Platform, brand_id: str) -> dict[str, str]:
     response = httpx.post(
         f"{platform.url('intake')}/v1/admin/brands",
-        headers=ADMIN,
+        headers=env_admin_headers(),
         json={"brand_id": brand_id, "name": brand_id},
         timeout=10,
     )
@@ -241,7 +238,7 @@ def test_after_the_demo_every_store_replays_exactly(
     from tests.e2e.chaos import assert_replays_exactly, wait_quiescent
 
     brand = _brand(platform, "demo-replay")
-    assert run_demo(platform.url("intake"), brand["X-Api-Key"], DEV_SECRET) == 0
+    assert run_demo(platform.url("intake"), brand["X-Api-Key"], env_admin_token()) == 0
     shown = capsys.readouterr().out
     for step in ("revisit due", "linked to", "29 members", "HTTP 201", "HTTP 200"):
         assert step in shown, f"the demo did not show {step!r}:\n{shown[-3000:]}"
