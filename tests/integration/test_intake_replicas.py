@@ -82,6 +82,7 @@ def pg_settings(
         data_dir=tmp_path / "data",
         trace_file=tmp_path / "traces.jsonl",
         webhook_base_delay_s=0.05,
+        webhook_brand_parallel_deliveries=PARALLEL_DELIVERIES,  # one brand fills the slots
         **LOCAL_RECEIVERS,
     )
 

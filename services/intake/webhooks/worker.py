@@ -126,28 +126,25 @@ class DeliveryWorker:
         return 1.0 if until_due is None else min(1.0, max(until_due, 0.005))
 
     async def _start_due(self, client: httpx.AsyncClient, now: datetime) -> bool:
-        """Claim due deliveries of brands under their cap into free slots; start them.
+        """Claim due deliveries into free slots, none beyond its brand's cap; start them.
 
-        True when some started and slots are left (claim again: a brand may have filled
-        up, and what it had beyond its cap was given back).
+        A claim skips the brands at their cap and takes no more than the least room any
+        other brand has left, so nothing claimed is over a cap. True when it took all it
+        asked for and slots are left: claim again.
         """
         free = PARALLEL_DELIVERIES - len(self.in_flight)
-        if free <= 0:
-            return False
         full = self._full_brands()
-        taken = await asyncio.to_thread(self.log.claim_due, self.owner, now, free, full)
-        beyond_cap: list[UUID] = []
+        partly = [n for b, n in self.brands_in_flight.items() if b not in full]
+        limit = min(free, self.per_brand - max(partly, default=0))
+        if limit <= 0:
+            return False
+        taken = await asyncio.to_thread(self.log.claim_due, self.owner, now, limit, full)
         for delivery_id, brand in taken:
-            if self.brands_in_flight[brand] >= self.per_brand:
-                beyond_cap.append(delivery_id)
-                continue
             self.brands_in_flight[brand] += 1
             task = asyncio.create_task(self._attempt(client, delivery_id))
             self.in_flight.add(task)
             task.add_done_callback(partial(self._finished, brand))
-        for delivery_id in beyond_cap:  # due still: the next claim skips its full brand
-            await asyncio.to_thread(self.log.release, delivery_id, self.owner)
-        return len(taken) > len(beyond_cap) and len(self.in_flight) < PARALLEL_DELIVERIES
+        return len(taken) == limit and len(self.in_flight) < PARALLEL_DELIVERIES
 
     def _full_brands(self) -> set[str]:
         return {b for b, n in self.brands_in_flight.items() if n >= self.per_brand}
