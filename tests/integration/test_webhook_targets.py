@@ -315,3 +315,29 @@ async def test_a_pinned_https_delivery_verifies_the_certificate_for_the_url_name
         literal = _attempt(f"https://127.0.0.1:{receiver.port}/hook")
         assert await post(client, literal, guard, limits, 0) == (None, "connection failed")
     assert [h["host"] for h in receiver.heads] == [f"{HOOK_NAME}:{receiver.port}"]
+
+
+async def test_the_delivery_log_tells_a_brand_coarse_failures_only(
+    service: Any, settings: Settings
+) -> None:
+    """A closed port and a host that drops the request look alike: no port scanner."""
+    intake, _ = await _intake_with_resolver(service)
+    allowing = settings.model_copy(update={"webhook_allow_networks": (IPv4Network("127.0.0.0/8"),)})
+    webhook_guard(intake.runtime).policy = target_policy(allowing)
+    closed = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = closed.sockets[0].getsockname()[1]
+    closed.close()
+    await closed.wait_closed()
+    brand = await register_brand(intake, "scanner-brand")
+    assert (await _subscribe(intake, brand, f"http://127.0.0.1:{port}/x")).status_code == 201
+    posted = await intake.client.post("/v1/complaints", json=complaint_body(), headers=brand)
+    assert posted.status_code == 201, posted.text
+
+    async def failed() -> Any:
+        items = await _deliveries(intake, brand)
+        return items if items and items[0]["attempts"] >= 1 else None
+
+    (delivery,) = await eventually(failed, what="a failed attempt")
+    assert delivery["last_error"] == "connection failed"
+    assert delivery["history"][0]["error"] == "connection failed"
+    assert delivery["last_status_code"] is None
