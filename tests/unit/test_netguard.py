@@ -13,6 +13,8 @@ from ipaddress import IPv4Network, IPv6Network, ip_address
 
 import pytest
 
+from services.intake.webhooks.targets import target_policy
+from shared.cli import development_webhook_env
 from shared.netguard import (
     NOT_PUBLIC_NAME,
     IPAddress,
@@ -21,6 +23,7 @@ from shared.netguard import (
     TargetRefused,
     address_refusal,
 )
+from shared.settings import Settings
 
 REFUSED = [
     ("127.0.0.1", "loopback"),
@@ -191,3 +194,29 @@ async def test_a_name_that_does_not_resolve_is_refused_like_a_private_one() -> N
     with pytest.raises(TargetRefused) as refused:
         await guard.admit("http://nowhere.example.com/x")
     assert refused.value.reason == NOT_PUBLIC_NAME
+
+
+def test_webhooks_take_https_only_in_production_and_the_allow_list_from_the_settings() -> None:
+    production = target_policy(Settings().model_copy(update={"environment": "production"}))
+    assert production.https_only
+    assert production.allow_networks == ()
+    development = target_policy(Settings(webhook_allow_networks="127.0.0.0/8, ::1"))
+    assert not development.https_only
+    assert development.allow_networks == (IPv4Network("127.0.0.0/8"), IPv6Network("::1/128"))
+
+
+def test_aftersales_up_allows_loopback_receivers_in_development_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("AFTERSALES_WEBHOOK_ALLOW_NETWORKS", raising=False)
+    monkeypatch.setenv("AFTERSALES_ENVIRONMENT", "development")
+    allowed = development_webhook_env()["AFTERSALES_WEBHOOK_ALLOW_NETWORKS"]
+    assert Settings(webhook_allow_networks=allowed).webhook_allow_networks == (
+        IPv4Network("127.0.0.0/8"),
+        IPv6Network("::1/128"),
+    )
+    monkeypatch.setenv("AFTERSALES_WEBHOOK_ALLOW_NETWORKS", "")
+    assert development_webhook_env() == {}, "an explicit setting wins"
+    monkeypatch.delenv("AFTERSALES_WEBHOOK_ALLOW_NETWORKS")
+    monkeypatch.setenv("AFTERSALES_ENVIRONMENT", "production")
+    assert development_webhook_env() == {}
