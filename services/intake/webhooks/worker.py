@@ -117,6 +117,8 @@ class DeliveryWorker:
         try:
             while await self._start_due(client, now):
                 pass
+            if len(self.in_flight) >= PARALLEL_DELIVERIES:
+                return 1.0  # every slot busy: the first to finish wakes the loop
             full = self._full_brands()
             until_due = await asyncio.to_thread(self.log.seconds_until_due, now, full)
         except Exception:
