@@ -102,6 +102,7 @@ class Platform:
             **os.environ,
             "AFTERSALES_NATS_URL": f"nats://127.0.0.1:{self.nats_port}",
             "AFTERSALES_DATA_DIR": str(self.data_dir),
+            **development_webhook_env(),
         }
         argv = [
             sys.executable,
@@ -179,6 +180,14 @@ class Platform:
                 except subprocess.TimeoutExpired:
                     child.kill()
         _say("stopped")
+
+
+def development_webhook_env() -> dict[str, str]:
+    """In development, webhooks may go to a receiver on this machine (unless set otherwise)."""
+    development = os.environ.get("AFTERSALES_ENVIRONMENT", "development") == "development"
+    if not development or "AFTERSALES_WEBHOOK_ALLOW_NETWORKS" in os.environ:
+        return {}
+    return {"AFTERSALES_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8,::1/128"}
 
 
 def _say(text: str) -> None:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import sys
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SERVICES = ("intake", "routing", "compensation", "followup")
 DEFAULT_PORTS = {"intake": 8001, "routing": 8002, "compensation": 8003, "followup": 8004}
@@ -75,12 +76,28 @@ class Settings(BaseSettings):
     token_issuer: str = Field(default="aftersales", min_length=1, max_length=200)
     token_audience: str = Field(default="aftersales-ops", min_length=1, max_length=200)
     token_max_ttl_s: int = Field(default=12 * 3600, ge=60, le=7 * 86_400)
+    # Webhook targets must be public addresses; addresses in these networks are allowed
+    # anyway (comma-separated CIDRs, e.g. "127.0.0.0/8,::1/128" for a local receiver).
+    webhook_allow_networks: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = ()
+    # One delivery attempt (resolve, connect, send, read the answer) ends after this.
+    webhook_attempt_timeout_s: float = Field(default=10.0, gt=0, le=50)
+    # At most this many bytes of a receiver's response body are read.
+    webhook_max_response_bytes: int = Field(default=65_536, ge=0, le=16_777_216)
+    # At most this many deliveries to one brand in flight per intake process.
+    webhook_brand_parallel_deliveries: int = Field(default=2, ge=1, le=64)
 
     @field_validator("nats_url")
     @classmethod
     def _nats_scheme(cls, value: str) -> str:
         if not value.startswith(("nats://", "tls://")):
             raise ValueError("must start with nats:// or tls://")
+        return value
+
+    @field_validator("webhook_allow_networks", mode="before")
+    @classmethod
+    def _cidrs(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(ip_network(c.strip(), strict=False) for c in value.split(",") if c.strip())
         return value
 
     @field_validator("token_key", "pii_master_key", "pii_index_key", "admin_token")

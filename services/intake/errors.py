@@ -101,3 +101,9 @@ class DeliveryConcluded(Conflict, WebhookError):
 
 class WebhookNotFound(NotFound, WebhookError):
     """No such (active) webhook for this brand."""
+
+
+class WebhookTargetRefused(Unprocessable, WebhookError):
+    """The webhook URL is not a public endpoint (or not https in production)."""
+
+    slug, title = "webhook-target-refused", "The webhook URL is not allowed"

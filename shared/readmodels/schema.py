@@ -17,7 +17,7 @@ COLUMN_TYPES: frozenset[str] = frozenset(
     {"text", "integer", "real", "boolean", "timestamp", "json"}
 )
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
-Operator = Literal["=", "!=", "<", "<=", ">", ">=", "in"]
+Operator = Literal["=", "!=", "<", "<=", ">", ">=", "in", "not in"]
 
 
 class ReadModelError(Exception):
@@ -162,7 +162,7 @@ def collect_writes(saved_kwargs: dict[Any, Any], writes: Sequence[RowWrite]) -> 
 
 @dataclass(frozen=True)
 class Cmp:
-    """A `where` value compared with an operator other than equality (`in`: a sequence)."""
+    """A `where` value compared by an operator other than `=` (`in`, `not in`: a sequence)."""
 
     op: Operator
     value: Any

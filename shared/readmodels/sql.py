@@ -183,12 +183,13 @@ class Dialect:
             column = table.column(name)
             if value is None:
                 parts.append(f"{name} IS NULL")
-            elif isinstance(value, Cmp) and value.op == "in":
+            elif isinstance(value, Cmp) and value.op in ("in", "not in"):
                 values = list(value.value)
                 if not values:
-                    parts.append("1 = 0")
+                    parts.append("1 = 0" if value.op == "in" else "1 = 1")
                 else:
-                    parts.append(f"{name} IN ({', '.join(self.mark for _ in values)})")
+                    marks = ", ".join(self.mark for _ in values)
+                    parts.append(f"{name} {value.op.upper()} ({marks})")
                     params += [self.encode(column, v) for v in values]
             elif isinstance(value, Cmp):
                 parts.append(f"{name} {value.op} {self.mark}")

@@ -28,6 +28,7 @@ from services.intake.webhooks.delivery_log import DeliveryLog
 from services.intake.webhooks.worker import PARALLEL_DELIVERIES
 from shared.service import create_app
 from shared.settings import Settings
+from tests.integration.test_webhooks import LOCAL_RECEIVERS
 from tests.platform import RunningService, complaint_body, eventually, register_brand
 
 pytestmark = pytest.mark.postgres
@@ -81,6 +82,8 @@ def pg_settings(
         data_dir=tmp_path / "data",
         trace_file=tmp_path / "traces.jsonl",
         webhook_base_delay_s=0.05,
+        webhook_brand_parallel_deliveries=PARALLEL_DELIVERIES,  # one brand fills the slots
+        **LOCAL_RECEIVERS,
     )
 
 
@@ -98,11 +101,11 @@ async def receiver() -> AsyncIterator[CountingReceiver]:
 async def claims(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, UUID]]:
     """Every (owner, delivery) the workers' real claims hand out."""
     seen: list[tuple[str, UUID]] = []
-    claim: Callable[..., list[UUID]] = DeliveryLog.claim_due
+    claim: Callable[..., list[tuple[UUID, str]]] = DeliveryLog.claim_due
 
-    def spy(log: DeliveryLog, owner: str, now: datetime, limit: int) -> list[UUID]:
-        taken = claim(log, owner, now, limit)
-        seen.extend((owner, delivery_id) for delivery_id in taken)
+    def spy(log: DeliveryLog, owner: str, now: datetime, *args: Any) -> list[tuple[UUID, str]]:
+        taken = claim(log, owner, now, *args)
+        seen.extend((owner, delivery_id) for delivery_id, _ in taken)
         return taken
 
     monkeypatch.setattr(DeliveryLog, "claim_due", spy)

@@ -373,6 +373,17 @@ def test_a_leased_row_is_not_handed_out_again_until_its_lease_runs_out(app: Shel
     ]
 
 
+def test_a_claim_can_skip_rows_by_value_with_not_in(app: Shelves) -> None:
+    """What the webhook worker does to skip the brands already at their cap (issue 17)."""
+    _jobs(app, 4, due_at=100.0)
+    leases = app.read_models
+    skip = {"job_id": Cmp("not in", ["j0000", "j0002"])}
+    taken = leases.claim("jobs", "a", now=100.0, lease_s=30, limit=10, where=skip)
+    assert [r["job_id"] for r in taken] == ["j0001", "j0003"]
+    rest = leases.select_rows("jobs", {"job_id": Cmp("not in", [])}, order_by=("job_id",))
+    assert [r["job_id"] for r in rest] == ["j0000", "j0001", "j0002", "j0003"]
+
+
 def test_two_stores_on_one_database_never_hold_the_same_row(
     app: Shelves, env: dict[str, str]
 ) -> None:

@@ -31,7 +31,7 @@ from tests.integration.test_regulator_transfers import (
     signed,
     transfer_body,
 )
-from tests.integration.test_webhooks import Receiver
+from tests.integration.test_webhooks import LOCAL_RECEIVERS, Receiver
 from tests.platform import (
     SPECS,
     RunningService,
@@ -195,7 +195,7 @@ INTAKE_COMMANDS = {
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     """Webhook retries in tens of milliseconds instead of seconds."""
-    return settings.model_copy(update={"webhook_base_delay_s": 0.05})
+    return settings.model_copy(update={"webhook_base_delay_s": 0.05, **LOCAL_RECEIVERS})
 
 
 async def intake_traffic(intake: RunningService, receiver: Receiver) -> dict[str, str]:

@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network
 from typing import Any
 
 import pytest
@@ -21,6 +22,8 @@ from shared.settings import Settings
 from tests.platform import complaint_body, eventually, register_brand
 
 EVENT_TYPES = ["ComplaintReceived", "HandlerAssigned"]
+# Webhook targets must be public; the tests' receivers listen on loopback (issue 17).
+LOCAL_RECEIVERS = {"webhook_allow_networks": (IPv4Network("127.0.0.0/8"),)}
 
 
 @dataclass
@@ -68,8 +71,8 @@ class Receiver:
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    """Retries in tens of milliseconds instead of seconds."""
-    return settings.model_copy(update={"webhook_base_delay_s": 0.05})
+    """Retries in tens of milliseconds instead of seconds; receivers on 127.0.0.1 allowed."""
+    return settings.model_copy(update={"webhook_base_delay_s": 0.05, **LOCAL_RECEIVERS})
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The webhook retry policy: exponential backoff, full jitter, 1 h cap, 24 h before giving up."""
+"""The webhook retry policy (exponential backoff, full jitter, 1 h cap, 24 h before giving up)
+and what a brand is told of a failed attempt."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from uuid import uuid4
 import pytest
 
 from services.intake.errors import DeliveryConcluded
+from services.intake.webhooks.delivery_log import coarse_error
 from services.intake.webhooks.domain import WebhookDelivery
 from services.intake.webhooks.policy import BackoffPolicy
 from shared.inputs import input_clock
@@ -92,3 +94,25 @@ def test_a_failure_24_hours_after_the_first_attempt_abandons_the_delivery() -> N
     subject.record_attempt(START, 503, None, draw=1.0, policy=POLICY)
     subject.record_attempt(START + timedelta(hours=24), 503, None, draw=1.0, policy=POLICY)
     assert (subject.status, subject.attempts, subject.next_attempt_at) == ("abandoned", 2, None)
+
+
+CONNECTION = "connection failed"
+
+
+@pytest.mark.parametrize(
+    ("recorded", "shown"),
+    [
+        (None, None),
+        ("target not allowed", "target not allowed"),
+        ("timeout", "timeout"),
+        ("connection failed", "connection failed"),
+        ("ConnectError: [Errno 111] Connection refused", "connection failed"),
+        ("RemoteProtocolError: Server disconnected without sending a response.", CONNECTION),
+        ("ReadTimeout: timed out", "timeout"),
+        ("ConnectTimeout: ", "timeout"),
+    ],
+)
+def test_attempt_errors_recorded_before_are_shown_coarse(
+    recorded: str | None, shown: str | None
+) -> None:
+    assert coarse_error(recorded) == shown

@@ -5,5 +5,6 @@ tracking position); a background worker POSTs due deliveries, signed, and record
 attempt, retrying with jittered backoff for 24 h. The event flow never waits for a brand.
 
 Rooms: `policy` (backoff, pure), `domain` (aggregates), `delivery_log` (read model),
-`service` (use cases), `worker` (the delivery loop), `api` (the router).
+`service` (use cases), `targets` (public endpoints only: shared/netguard.py's guard),
+`worker` (the delivery loop), `api` (the router).
 """

@@ -18,6 +18,7 @@ from services.intake.commands import SubscribeWebhook, UnsubscribeWebhook
 from services.intake.deps import App, BrandId
 from services.intake.webhooks.delivery_log import DeliveryStatus, DeliveryView, delivery_log
 from services.intake.webhooks.domain import WebhookSubscription
+from services.intake.webhooks.targets import admit_new_target
 from shared.contracts import PAYLOADS
 from shared.errors import error_responses
 from shared.service import runtime_of
@@ -29,7 +30,11 @@ class NewSubscription(BaseModel):
     """A webhook: where to POST, and which event types."""
 
     model_config = ConfigDict(extra="forbid")
-    url: str = Field(max_length=2000, description="An http or https URL.")
+    url: str = Field(
+        max_length=2000,
+        description="An http or https (in production: https) URL of a public endpoint, "
+        "without credentials; every address its host resolves to must be public.",
+    )
     event_types: list[str] = Field(
         min_length=1, max_length=len(PAYLOADS), description="Contract event types."
     )
@@ -84,8 +89,15 @@ def _view(subscription: WebhookSubscription) -> SubscriptionView:
     responses=error_responses(401, 409, 413, 422),
     summary="Register a webhook; its signing secret is returned only in this response",
 )
-async def post_webhook(new: NewSubscription, brand: BrandId, app: App) -> CreatedSubscription:
-    """No `Idempotency-Key`: a replayed response would have to keep the secret in plaintext."""
+async def post_webhook(
+    new: NewSubscription, brand: BrandId, app: App, request: Request
+) -> CreatedSubscription:
+    """No `Idempotency-Key`: a replayed response would have to keep the secret in plaintext.
+
+    A URL whose host is, or resolves to, a loopback, private, link-local, multicast or
+    other non-public address (or a cloud metadata name) is refused with 422.
+    """
+    await admit_new_target(runtime_of(request), new.url)
     command = SubscribeWebhook(brand, new.url, new.event_types, datetime.now(UTC), uuid4())
     subscription, secret = await asyncio.to_thread(app.subscribe_webhook, command)
     return CreatedSubscription(**_view(subscription).model_dump(), secret=secret)

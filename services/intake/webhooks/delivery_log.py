@@ -8,7 +8,7 @@ same log, and a due delivery is handed to one worker only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -75,17 +75,29 @@ ATTEMPTS = Table(
 TABLES = (DELIVERIES, ATTEMPTS)
 ORDER = ("scheduled_at", "delivery_id")
 LEASE_S = 60.0  # longer than a request's timeout plus recording it
+# What a brand is told of a failed attempt: coarse, so the log maps no network for it.
+TARGET_NOT_ALLOWED = "target not allowed"
+TIMEOUT = "timeout"
+CONNECTION_FAILED = "connection failed"
+ATTEMPT_ERRORS = (TARGET_NOT_ALLOWED, TIMEOUT, CONNECTION_FAILED)
 
 
 class InvalidDeliveryCursor(BadRequest, IntakeError):
     """The deliveries cursor was not handed out by this listing."""
 
 
+ERROR_DESCRIPTION = (
+    "Why the attempt failed without an answer: "
+    + ", ".join(f"`{e}`" for e in ATTEMPT_ERRORS)
+    + "; None when the endpoint answered (its status code)."
+)
+
+
 class AttemptView(BaseModel):
     attempt: int
     attempted_at: datetime
     status_code: int | None
-    error: str | None
+    error: str | None = Field(description=ERROR_DESCRIPTION)
 
 
 class DeliveryView(BaseModel):
@@ -96,7 +108,7 @@ class DeliveryView(BaseModel):
     status: DeliveryStatus
     attempts: int = Field(description="How many times the endpoint was called.")
     last_status_code: int | None
-    last_error: str | None
+    last_error: str | None = Field(description=ERROR_DESCRIPTION)
     next_attempt_at: datetime | None = Field(description="None once delivered or abandoned.")
     scheduled_at: datetime
     updated_at: datetime
@@ -177,23 +189,35 @@ class DeliveryLog:
     def __init__(self, store: ReadModelRecorder) -> None:
         self.store = store
 
-    def claim_due(self, owner: str, now: datetime, limit: int) -> list[UUID]:
-        """Lease up to `limit` deliveries due by `now` to `owner` (nobody else gets them)."""
+    def claim_due(
+        self, owner: str, now: datetime, limit: int, skip_brands: Collection[str] = ()
+    ) -> list[tuple[UUID, str]]:
+        """Lease up to `limit` deliveries due by `now` to `owner` (nobody else gets them),
+        none of `skip_brands`; each with its brand."""
         if limit <= 0:
             return []
-        rows = self.store.claim(DELIVERIES.name, owner, now.timestamp(), LEASE_S, limit)
-        return [UUID(r["delivery_id"]) for r in rows]
+        where = {"brand_id": Cmp("not in", sorted(skip_brands))} if skip_brands else {}
+        rows = self.store.claim(
+            DELIVERIES.name, owner, now.timestamp(), LEASE_S, limit, where=where
+        )
+        return [(UUID(r["delivery_id"]), r["brand_id"]) for r in rows]
 
     def release(self, delivery_id: UUID, owner: str, retry_at: datetime | None = None) -> None:
         """The attempt is over (`retry_at`: it went unrecorded, try again then)."""
         values = {} if retry_at is None else {"due_at": retry_at.timestamp()}
         self.store.release(DELIVERIES.name, {"delivery_id": str(delivery_id)}, owner, values)
 
-    def seconds_until_due(self, now: datetime) -> float | None:
-        """How long until the next unleased delivery is due; None when nothing is queued."""
+    def seconds_until_due(
+        self, now: datetime, skip_brands: Collection[str] = ()
+    ) -> float | None:
+        """How long until the next unleased delivery (none of `skip_brands`) is due; None
+        when nothing is queued."""
+        where: dict[str, Any] = {"due_at": Cmp(">", 0.0), "lease_owner": None}
+        if skip_brands:
+            where["brand_id"] = Cmp("not in", sorted(skip_brands))
         rows = self.store.select_rows(
             DELIVERIES.name,
-            {"due_at": Cmp(">", 0.0), "lease_owner": None},
+            where,
             order_by=("due_at",),
             limit=1,
         )
@@ -215,6 +239,7 @@ class DeliveryLog:
         for attempt in self.store.select_rows(
             ATTEMPTS.name, {"delivery_id": Cmp("in", ids)}, order_by=("delivery_id", "attempt")
         ):
+            attempt["error"] = coarse_error(attempt["error"])
             history[attempt.pop("delivery_id")].append(AttemptView(**attempt))
         views = [_view(r, history[r["delivery_id"]]) for r in page.rows]
         return views, page.cursor
@@ -229,13 +254,21 @@ def _view(row: dict[str, Any], history: list[AttemptView]) -> DeliveryView:
         status=row["status"],
         attempts=row["attempts"],
         last_status_code=row["last_status_code"],
-        last_error=row["last_error"],
+        last_error=coarse_error(row["last_error"]),
         next_attempt_at=row["next_attempt_at"],
         scheduled_at=row["scheduled_at"],
         updated_at=row["updated_at"],
         abandoned_reason=row["abandoned_reason"],
         history=history,
     )
+
+
+def coarse_error(error: str | None) -> str | None:
+    """An attempt's error as the brand may see it (attempts recorded before the errors
+    were made coarse hold the transport's own text, which can map an internal network)."""
+    if error is None or error in ATTEMPT_ERRORS:
+        return error
+    return TIMEOUT if "Timeout" in error else CONNECTION_FAILED
 
 
 def delivery_log(runtime: Runtime) -> DeliveryLog:
