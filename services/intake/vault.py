@@ -372,11 +372,18 @@ class Vault:
         texts: Mapping[str, str],
     ) -> ProtectedText:
         """A later step's free text (a reason, a correction): redacted with the subject's
-        name (while their key opens it), originals sealed under their key (a new one if
-        the subject was erased: it does not open what was sealed before)."""
+        name while their key opens it; originals sealed under their key (a new one if the
+        subject was erased: it does not open what was sealed before)."""
+        wrapped = self.keys.get(subject_id)
+        if wrapped is not None:
+            key = self.cipher.unwrap_key(wrapped)
+            name = self._name(subject, subject_id, key)
+            return self._protected(key, subject_id, complaint_id, texts, [name] if name else [])
+        redacted = protect(texts, [], lambda place, original: "")
+        if not redacted.sealed:  # nothing personal found: no key needed
+            return redacted
         key = self._subject_key(subject_id)
-        names = [name] if (name := self._name(subject, subject_id, key)) else []
-        return self._protected(key, subject_id, complaint_id, texts, names)
+        return self._protected(key, subject_id, complaint_id, texts, [])
 
     def open_text(
         self, subject_id: str, complaint_id: str, sealed: Mapping[str, str]
@@ -424,7 +431,8 @@ class Vault:
 
     def seal_many(self, consumers: Sequence[tuple[str, Consumer]]) -> list[SealedConsumer]:
         """`seal` for many (brand, consumer) pairs: subject keys read and stored in bulk."""
-        items = [(brand_id, consumer, "", {}) for brand_id, consumer in consumers]
+        empty: dict[str, str] = {}
+        items = [(brand_id, consumer, "", empty) for brand_id, consumer in consumers]
         return [sealed for sealed, _ in self.seal_many_with_text(items)]
 
     def seal_many_with_text(

@@ -1,0 +1,174 @@
+"""Free text leaves intake redacted; its original is sealed under the consumer's key.
+
+Issue 17 item 4: phone numbers, ID numbers, e-mail addresses and the consumer's own name
+typed into a description, a refusal reason, a read-back correction or a withdrawal reason
+are masked in everything published (history reads the four streams) and in intake's own
+log; the brand's own GET shows what was typed until the subject is erased.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from services.intake.application import IntakeApplication
+from shared.security import OpsClaims, issue_ops_token
+from shared.settings import DEV_SECRET, Settings
+from tests.integration.test_consumer_actions import _types
+from tests.integration.test_replay import live_env, verify
+from tests.platform import RunningService, complaint_body, eventually, register_brand
+
+NAME = "林美华"
+PHONE = "13812345678"
+ID_NUMBER = "11010519491231002X"
+EMAIL = "lin.meihua@example.com"
+DESCRIPTION = (
+    f"洗发水用后头皮过敏。我是{NAME}，电话 138 1234 5678，身份证{ID_NUMBER}，邮箱 {EMAIL}"
+)
+REASON = f"{NAME}不接受这个方案，请打 +86 138-1234-5678 联系"
+CORRECTION = f"用后头皮红肿，回复到 {EMAIL}"
+WITHDRAWAL = f"已和门店和解（{NAME}）"
+PERSONAL = [NAME, "林美華", PHONE, "138 1234 5678", "138-1234-5678", ID_NUMBER, EMAIL]
+
+
+def ops(role: str, brand: str) -> dict[str, str]:
+    claims = OpsClaims(
+        sub="dpo", roles=(role,), brands=(brand,), authority_fen=0, exp=int(time.time()) + 600
+    )
+    return {"Authorization": f"Bearer {issue_ops_token(DEV_SECRET.encode(), claims)}"}
+
+
+def readable(text: str) -> list[str]:
+    """The personal values found in `text`, as typed or as JSON escapes them."""
+    return [v for v in PERSONAL if v in text or json.dumps(v)[1:-1] in text]
+
+
+async def complaint_with_personal_free_text(
+    intake: RunningService, brand: dict[str, str]
+) -> tuple[str, str]:
+    """A complaint whose every free-text field holds personal data: (id, subject ref)."""
+    consumer = {"name": NAME, "phone": PHONE, "id_number": ID_NUMBER}
+    body = complaint_body(consumer=consumer, description=DESCRIPTION)
+    body["order"] = {"merchant": "美发店", "price_fen": 6900}
+    posted = await intake.client.post("/v1/complaints", json=body, headers=brand)
+    assert posted.status_code == 201, posted.text
+    complaint_id = posted.json()["complaint_id"]
+    url = f"/v1/complaints/{complaint_id}"
+    confirmed = await intake.client.post(
+        f"{url}/confirmation",
+        headers=brand,
+        json={"confirmed_via": "phone", "corrections": {"description": CORRECTION}},
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    assert readable(confirmed.text) == []
+    view = await _offered_again(intake, brand, complaint_id)
+    rejected = await intake.client.post(
+        f"{url}/consumer-actions",
+        headers=brand,
+        json={"action": "reject", "offer_id": view["offer"]["offer_id"], "reason": REASON},
+    )
+    assert rejected.status_code == 202, rejected.text
+    await _types(intake, brand, complaint_id, "OfferRejected")
+    withdrawn = await intake.client.post(
+        f"{url}/withdrawal", headers=brand, json={"reason": WITHDRAWAL}
+    )
+    assert withdrawn.status_code == 202, withdrawn.text
+    await _types(intake, brand, complaint_id, "ComplaintWithdrawn")
+    return complaint_id, posted.json()["subject_ref"]
+
+
+async def _offered_again(
+    intake: RunningService, brand: dict[str, str], complaint_id: str
+) -> dict[str, Any]:
+    async def offered() -> Any:
+        view = (await intake.client.get(f"/v1/complaints/{complaint_id}", headers=brand)).json()
+        return view if view["offer_status"] == "open" else None
+
+    found: dict[str, Any] = await eventually(offered, what="an open offer")
+    return found
+
+
+async def start_all(service: Any) -> RunningService:
+    intake: RunningService = await service("intake")
+    for name in ("routing", "compensation", "followup"):
+        await service(name)
+    return intake
+
+
+def intake_log(settings: Settings) -> str:
+    """Every stored event of intake, as stored (inputs, complaints, vault, read models' source)."""
+    app = IntakeApplication(env=live_env("intake", settings))
+    try:
+        states = [n.state for n in app.recorder.select_notifications(1, 100_000)]
+    finally:
+        app.close()
+    return b"".join(states).decode("utf-8", "replace")
+
+
+async def test_free_text_leaves_intake_redacted_and_the_brand_reads_what_was_typed(
+    service: Any, settings: Settings
+) -> None:
+    intake = await start_all(service)
+    brand = await register_brand(intake, "acme")
+    complaint_id, _ = await complaint_with_personal_free_text(intake, brand)
+
+    history = await intake.client.get(f"/v1/complaints/{complaint_id}/history", headers=brand)
+    events = {e["type"]: e["payload"] for e in history.json()["events"]}
+    assert readable(history.text) == [], "personal data published"
+    assert events["ComplaintReceived"]["description"] == (
+        "洗发水用后头皮过敏。我是林**，电话 138****5678，身份证[身份证号]，邮箱 [邮箱]"
+    )
+    assert events["ComplaintDetailsConfirmed"]["corrections"] == {
+        "description": "用后头皮红肿，回复到 [邮箱]"
+    }
+    assert events["ConsumerActed"]["reason"] == "林**不接受这个方案，请打 138****5678 联系"
+    assert events["OfferRejected"]["reason"] == events["ConsumerActed"]["reason"]  # downstream
+    assert events["ComplaintWithdrawn"]["reason"] == "已和门店和解（林**）"
+
+    own = (await intake.client.get(f"/v1/complaints/{complaint_id}", headers=brand)).json()
+    assert own["description"] == DESCRIPTION
+    assert own["corrections"] == {"description": CORRECTION}
+    assert own["free_text"] == "original"
+    listed = await intake.client.get("/v1/complaints", headers=brand)
+    assert readable(listed.text) == []
+
+    await intake.stop()
+    assert readable(intake_log(settings)) == [], "intake's log holds personal free text"
+    for name in ("intake", "compensation"):
+        report = verify(name, settings)
+        assert report.differences == [], [str(d) for d in report.differences]
+
+
+async def test_erasure_is_for_an_admin_of_the_subjects_brand_and_leaves_only_redacted_text(
+    service: Any, settings: Settings
+) -> None:
+    intake = await start_all(service)
+    brand = await register_brand(intake, "acme")
+    await register_brand(intake, "globex")
+    complaint_id, subject_ref = await complaint_with_personal_free_text(intake, brand)
+    erasure = f"/v1/ops/subjects/{subject_ref}/erasure"
+
+    assert (await intake.client.post(erasure, headers=ops("supervisor", "acme"))).status_code == 403
+    assert (await intake.client.post(erasure, headers=ops("admin", "globex"))).status_code == 404
+    unknown = "/v1/ops/subjects/00000000-0000-4000-8000-000000000000/erasure"
+    assert (await intake.client.post(unknown, headers=ops("admin", "acme"))).status_code == 404
+    erased = await intake.client.post(erasure, headers=ops("admin", "acme"))
+    assert erased.status_code == 202, erased.text
+    assert erased.json()["key_destroyed"] is True
+    again = await intake.client.post(erasure, headers=ops("admin", "acme"))
+    assert (again.status_code, again.json()["key_destroyed"]) == (202, False)
+
+    own = (await intake.client.get(f"/v1/complaints/{complaint_id}", headers=brand)).json()
+    assert own["free_text"] == "redacted"
+    assert own["description"].startswith("洗发水用后头皮过敏。我是林**")
+    assert readable(json.dumps(own, ensure_ascii=False)) == []
+    history = await intake.client.get(f"/v1/complaints/{complaint_id}/history", headers=brand)
+    assert history.status_code == 200
+    assert {"ComplaintReceived", "OfferRejected", "ComplaintWithdrawn"} <= {
+        e["type"] for e in history.json()["events"]
+    }
+
+    await intake.stop()
+    report = verify("intake", settings)
+    assert report.differences == [], [str(d) for d in report.differences]
