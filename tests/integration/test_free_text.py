@@ -16,7 +16,7 @@ from services.intake.application import IntakeApplication
 from shared.security import OpsClaims, issue_ops_token
 from shared.settings import DEV_SECRET, Settings
 from tests.integration.test_consumer_actions import _types
-from tests.integration.test_replay import live_env, verify
+from tests.integration.test_replay import live_env, tamper, verify
 from tests.platform import RunningService, complaint_body, eventually, register_brand
 
 NAME = "林美华"
@@ -170,5 +170,34 @@ async def test_erasure_is_for_an_admin_of_the_subjects_brand_and_leaves_only_red
     }
 
     await intake.stop()
+    report = verify("intake", settings)
+    assert report.differences == [], [str(d) for d in report.differences]
+
+
+async def test_events_stored_before_redaction_still_read_and_replay_exactly(
+    service: Any, settings: Settings
+) -> None:
+    """Events written before `sealed_text` existed (tolerant reading: it defaults to none)."""
+    intake = await service("intake")
+    brand = await register_brand(intake, "acme")
+    posted = await intake.client.post("/v1/complaints", json=complaint_body(), headers=brand)
+    url = f"/v1/complaints/{posted.json()['complaint_id']}"
+    steps = [
+        ("confirmation", {"confirmed_via": "sms", "corrections": {"order.merchant": "国美"}}),
+        ("withdrawal", {"reason": "已自行解决"}),
+    ]
+    for step, body in steps:
+        assert (await intake.client.post(f"{url}/{step}", json=body, headers=brand)).is_success
+    await intake.stop()
+    for event_type in ("ComplaintReceived", "ComplaintDetailsConfirmed", "ComplaintWithdrawn"):
+        topic = f"intake.Complaint.{event_type}"
+        tamper("intake", settings, topic, lambda state: state.pop("sealed_text"))
+
+    again = await service("intake")
+    own = (await again.client.get(url, headers=brand)).json()
+    assert (own["status"], own["free_text"]) == ("withdrawn", "original")
+    assert own["description"] == complaint_body()["description"]
+    assert own["corrections"] == {"order.merchant": "国美"}
+    await again.stop()
     report = verify("intake", settings)
     assert report.differences == [], [str(d) for d in report.differences]
