@@ -429,12 +429,6 @@ class Vault:
         except PiiError:  # erased: the name is gone with the key
             return None
 
-    def seal_many(self, consumers: Sequence[tuple[str, Consumer]]) -> list[SealedConsumer]:
-        """`seal` for many (brand, consumer) pairs: subject keys read and stored in bulk."""
-        empty: dict[str, str] = {}
-        items = [(brand_id, consumer, "", empty) for brand_id, consumer in consumers]
-        return [sealed for sealed, _ in self.seal_many_with_text(items)]
-
     def seal_many_with_text(
         self, items: Sequence[tuple[str, Consumer, str, Mapping[str, str]]]
     ) -> list[tuple[SealedConsumer, ProtectedText]]:
