@@ -15,7 +15,13 @@ from typing import Any
 from services.intake.application import IntakeApplication
 from shared.security import OpsClaims, issue_ops_token
 from shared.settings import DEV_SECRET, Settings
+from tests.integration.test_bulk_import import post_batch, transfer
 from tests.integration.test_consumer_actions import _types
+from tests.integration.test_regulator_transfers import (
+    post_transfer,
+    register_regulator,
+    transfer_body,
+)
 from tests.integration.test_replay import live_env, tamper, verify
 from tests.platform import RunningService, complaint_body, eventually, register_brand
 
@@ -199,5 +205,41 @@ async def test_events_stored_before_redaction_still_read_and_replay_exactly(
     assert own["description"] == complaint_body()["description"]
     assert own["corrections"] == {"order.merchant": "国美"}
     await again.stop()
+    report = verify("intake", settings)
+    assert report.differences == [], [str(d) for d in report.differences]
+
+
+async def test_regulator_transfers_single_and_batch_are_redacted_and_the_brand_reads_them(
+    service: Any, settings: Settings
+) -> None:
+    intake = await start_all(service)
+    brand = await register_brand(intake, "bathhouse")
+    secret = await register_regulator(intake)
+    typed = f"会所更名后充值卡不能用。{NAME}，电话{PHONE}，邮箱{EMAIL}"
+    details = {"consumer": {"name": NAME, "phone": PHONE}, "description": typed}
+    raw = json.loads(transfer_body("bathhouse", "T-2"))
+    raw["complaint"].update(details)
+    one = await post_transfer(intake, secret, json.dumps(raw, ensure_ascii=False).encode())
+    assert one.status_code == 201, one.text
+    batch = [transfer(f"B-{n}", **details) for n in range(3)]
+    posted = await post_batch(intake, secret, batch)
+    assert posted.json()["created"] == 3, posted.text
+
+    ids = [one.json()["complaint_id"], *(r["complaint_id"] for r in posted.json()["results"])]
+    for complaint_id in ids:
+        own = (await intake.client.get(f"/v1/complaints/{complaint_id}", headers=brand)).json()
+        assert (own["description"], own["free_text"]) == (typed, "original")
+        types = await _types(intake, brand, complaint_id, "ComplaintClassified")
+        assert "RegulatorTransferReceived" in types
+        history = await intake.client.get(
+            f"/v1/complaints/{complaint_id}/history", headers=brand
+        )
+        assert readable(history.text) == []
+        received = [e for e in history.json()["events"] if e["type"] == "ComplaintReceived"]
+        assert received[0]["payload"]["description"] == (
+            "会所更名后充值卡不能用。林**，电话138****5678，邮箱[邮箱]"
+        )
+    await intake.stop()
+    assert readable(intake_log(settings)) == []
     report = verify("intake", settings)
     assert report.differences == [], [str(d) for d in report.differences]
