@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import threading
+import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,6 +37,8 @@ from opentelemetry.trace import (
     TraceFlags,
 )
 
+from shared.redaction import redact
+
 _PHONE = re.compile(r"(?<!\d)(\+?86[ -]?)?(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{6}(?:19|20)\d{2}\d{7}[\dXx](?![0-9A-Za-z])")
 _configured: set[str] = set()
@@ -43,9 +46,10 @@ _lock = threading.Lock()
 
 
 def mask_pii(text: str) -> str:
-    """Mask mainland mobile numbers and resident ID numbers in free text."""
+    """Mask mainland mobile numbers and resident ID numbers in free text, then whatever else
+    free-text redaction finds (e-mail addresses, landlines, bank cards: shared.redaction)."""
     text = _ID_NUMBER.sub("[id-number]", text)
-    return _PHONE.sub(r"\1\2****\3", text)
+    return redact(_PHONE.sub(r"\1\2****\3", text))
 
 
 class PiiMaskingFilter(logging.Filter):
@@ -210,9 +214,18 @@ def span(
     try:
         yield current
     except Exception as error:
-        if current.is_recording():
-            current.record_exception(error)
-            current.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+        if current.is_recording():  # as `record_exception`, with PII masked (OTLP exports it)
+            trace_text = "".join(traceback.format_exception(error))
+            current.add_event(
+                "exception",
+                {
+                    "exception.type": type(error).__qualname__,
+                    "exception.message": mask_pii(str(error)),
+                    "exception.stacktrace": mask_pii(trace_text),
+                },
+            )
+            described = mask_pii(f"{type(error).__name__}: {error}")
+            current.set_status(Status(StatusCode.ERROR, described))
         raise
     finally:
         context_api.detach(token)

@@ -6,7 +6,8 @@ withdrawing. Cases join merchant groups (groups.py); PII goes to the vault.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
@@ -24,6 +25,7 @@ from services.intake.commands import (
 )
 from services.intake.domain import Complaint, ConsumerFile
 from services.intake.errors import SourceBlocked
+from services.intake.free_text import ACTION, CORRECTION, DESCRIPTION, WITHDRAWAL, ProtectedText
 from services.intake.groups import Groups
 from services.intake.policies import (
     MatchKeys,
@@ -33,7 +35,7 @@ from services.intake.policies import (
     nuisance_reason,
 )
 from services.intake.vault import SealedConsumer, subject_entry
-from services.intake.views import complaint_view
+from services.intake.views import complaint_detail_view, complaint_view
 from shared.idempotency import IdempotentRequest, record_response, recorded_response
 from shared.inputs import InputAlreadyRecorded, ReceivedCommand
 from shared.store import EventMeta, derive_id
@@ -77,16 +79,23 @@ class Admission(Groups):
         replay = recorded_response(self, idempotency)
         if replay is not None:
             return replay
-        assert command.facts.consumer is not None, "a complaint arrives with its consumer"
-        sealed = self.vault.seal(command.brand_id, command.facts.consumer)
+        facts = command.facts
+        assert facts.consumer is not None, "a complaint arrives with its consumer"
+        sealed, text = self.vault.seal_with_text(
+            command.brand_id,
+            facts.consumer,
+            str(command.complaint_id),
+            {DESCRIPTION: facts.description},
+        )
         args = {
             "brand_id": command.brand_id,
             "trace_id": command.trace_id,
             "channel": command.channel,
             "complaint_id": str(command.complaint_id),
-            "facts": facts_args(command.facts),
+            "facts": facts_args(replace(facts, description=text.redacted[DESCRIPTION])),
             "consumer": sealed.as_args(),
             "idempotency": {"key": key, "body_hash": command.body_hash} if key else None,
+            "sealed_text": text.sealed_or_none(),
         }
         try:
             result = self.execute(
@@ -129,7 +138,14 @@ class Admission(Groups):
         subject = subject_entry(brand_id, sealed, self.get_or_none(UUID(sealed.subject_id)))
         facts = facts_from(args["facts"])
         arrival = Arrival(
-            brand_id, args["trace_id"], contact_id, sealed.subject_id, channel, facts, cmd.at
+            brand_id,
+            args["trace_id"],
+            contact_id,
+            sealed.subject_id,
+            channel,
+            facts,
+            cmd.at,
+            args.get("sealed_text"),
         )
         status, body, aggregates = self._admit(arrival, file)
         processing.collect_events(
@@ -185,6 +201,7 @@ class Admission(Groups):
             regulator=_regulator_ref(transfer) if transfer else None,
             group_id=join.group_id if join else None,
             nuisance=nuisance is not None,
+            sealed_text=arrival.sealed_text,
         )
         outcome = "nuisance" if nuisance else "case"
         file.record_contact(**arrival.contact(str(arrival.complaint_id), outcome))
@@ -212,15 +229,26 @@ class Admission(Groups):
             )
         return priors
 
+    def complaint_for_brand(self, brand_id: str, complaint_id: UUID) -> dict[str, Any]:
+        """The brand's own complaint with its free text as typed, while the key opens it."""
+        complaint = self.complaint(brand_id, complaint_id)
+        originals = self.vault.open_text(
+            complaint.subject_ref, str(complaint.id), complaint.sealed_text
+        )
+        return complaint_detail_view(complaint, originals)
+
     # --- the consumer's steps -------------------------------------------------------
 
     def confirm(self, command: ConfirmDetails) -> Complaint:
         """Step 1: the record was read back to the consumer and confirmed (受理确认)."""
+        places = {CORRECTION + name: value for name, value in command.corrections.items()}
+        text = self._protect_text(command.brand_id, command.complaint_id, places)
         args = {
             "brand_id": command.brand_id,
             "complaint_id": str(command.complaint_id),
             "confirmed_via": command.confirmed_via,
-            "corrections": dict(command.corrections),
+            "corrections": {name: text.redacted[CORRECTION + name] for name in command.corrections},
+            "sealed_text": text.sealed_or_none(),
         }
         complaint: Complaint = self.execute("complaint.confirm", args, command.at)
         return complaint
@@ -229,21 +257,28 @@ class Admission(Groups):
         args = cmd.args
         complaint = self.complaint(args["brand_id"], UUID(args["complaint_id"]))
         meta = EventMeta(args["brand_id"], complaint.trace_id, None)
-        complaint.confirm(meta, args["confirmed_via"], dict(args["corrections"]))
+        complaint.confirm(
+            meta, args["confirmed_via"], dict(args["corrections"]), args.get("sealed_text")
+        )
         processing.collect_events(complaint)
         return complaint
 
     def act(self, command: ActOnOffer) -> Complaint:
         """Step 8: the consumer's answer to the offer that stands."""
+        typed = {"reason": command.reason, "counter_kind": command.counter_kind}
+        places = {ACTION + name: value for name, value in typed.items() if value is not None}
+        text = self._protect_text(command.brand_id, command.complaint_id, places)
+        redacted = {name: text.redacted.get(ACTION + name) for name in typed}
         args = {
             "brand_id": command.brand_id,
             "complaint_id": str(command.complaint_id),
             "action": command.action,
             "offer_id": command.offer_id,
             "option_id": command.option_id,
-            "reason": command.reason,
-            "counter_kind": command.counter_kind,
+            "reason": redacted["reason"],
+            "counter_kind": redacted["counter_kind"],
             "counter_amount_fen": command.counter_amount_fen,
+            "sealed_text": text.sealed_or_none(),
         }
         complaint: Complaint = self.execute("complaint.act", args, command.at)
         return complaint
@@ -259,16 +294,21 @@ class Admission(Groups):
             reason=args["reason"],
             counter_kind=args["counter_kind"],
             counter_amount_fen=args["counter_amount_fen"],
+            sealed_text=args.get("sealed_text"),
         )
         processing.collect_events(complaint)
         return complaint
 
     def withdraw(self, command: WithdrawComplaint) -> Complaint:
         """The consumer withdraws the complaint; refused once withdrawn or closed."""
+        text = self._protect_text(
+            command.brand_id, command.complaint_id, {WITHDRAWAL: command.reason}
+        )
         args = {
             "brand_id": command.brand_id,
             "complaint_id": str(command.complaint_id),
-            "reason": command.reason,
+            "reason": text.redacted[WITHDRAWAL],
+            "sealed_text": text.sealed_or_none(),
         }
         complaint: Complaint = self.execute("complaint.withdraw", args, command.at)
         return complaint
@@ -276,9 +316,20 @@ class Admission(Groups):
     def _on_withdraw(self, cmd: ReceivedCommand, processing: ProcessingEvent[UUID]) -> Complaint:
         args = cmd.args
         complaint = self.complaint(args["brand_id"], UUID(args["complaint_id"]))
-        complaint.withdraw(EventMeta(args["brand_id"], complaint.trace_id, None), args["reason"])
+        meta = EventMeta(args["brand_id"], complaint.trace_id, None)
+        complaint.withdraw(meta, args["reason"], args.get("sealed_text"))
         processing.collect_events(complaint)
         return complaint
+
+    def _protect_text(
+        self, brand_id: str, complaint_id: UUID, texts: Mapping[str, str]
+    ) -> ProtectedText:
+        """A consumer step's free text redacted, originals sealed (at the edge: a read)."""
+        if not texts:
+            return ProtectedText({})
+        complaint = self.complaint(brand_id, complaint_id)
+        subject = self.get_or_none(UUID(complaint.subject_ref))
+        return self.vault.protect_text(subject, complaint.subject_ref, str(complaint_id), texts)
 
 
 def _regulator_ref(transfer: dict[str, Any]) -> dict[str, Any]:

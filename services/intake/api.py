@@ -26,6 +26,7 @@ from services.intake.bulk import (
 )
 from services.intake.commands import (
     BlockSource,
+    EraseSubject,
     FlagSource,
     IssueApiKey,
     RegisterBrand,
@@ -126,9 +127,9 @@ async def post_complaint(
 
 @router.get("/complaints/{complaint_id}", responses=error_responses(401, 404))
 async def get_complaint(complaint_id: UUID, brand: BrandId, app: App) -> dict[str, Any]:
-    """The complaint's status, fed by all four services."""
-    complaint = await asyncio.to_thread(app.complaint, brand, complaint_id)
-    return complaint_view(complaint)
+    """The complaint's status, fed by all four services; its free text as typed while the
+    consumer's key exists (`free_text`), redacted once they were erased."""
+    return await asyncio.to_thread(app.complaint_for_brand, brand, complaint_id)
 
 
 @router.get("/complaints", responses=error_responses(401, 422))
@@ -261,6 +262,21 @@ async def post_source_nuisance(
 ) -> dict[str, Any]:
     command = FlagSource(str(subject_ref), scope.claims, action.reason, datetime.now(UTC))
     return source_view(await asyncio.to_thread(app.flag_source, command))
+
+
+@router.post(
+    "/ops/subjects/{subject_ref}/erasure",
+    tags=["ops"],
+    status_code=202,
+    responses=error_responses(401, 403, 404, 422),
+    summary="Erase a data subject (PIPL): their key is destroyed, their PII unreadable",
+)
+async def post_subject_erasure(subject_ref: UUID, app: App, claims: Admin) -> dict[str, Any]:
+    """Admin, for the subject's brand (another brand's subject is 404). Structured PII and
+    the originals of their free text become unreadable everywhere; complaints, history,
+    chains and KPIs stay, with free text redacted."""
+    command = EraseSubject(str(subject_ref), claims, datetime.now(UTC))
+    return await asyncio.to_thread(app.erase_subject, command)
 
 
 # --- regulators (消协 / 12315), HMAC-signed -----------------------------------------------

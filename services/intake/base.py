@@ -60,6 +60,7 @@ class Arrival:
     channel: str
     facts: ComplaintFacts
     received_at: datetime
+    sealed_text: dict[str, str] | None = None  # the description's original, if redacted
 
     @property
     def meta(self) -> EventMeta:

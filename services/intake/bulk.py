@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -27,6 +27,7 @@ from services.intake.bulk_reads import load_many, stored_ids
 from services.intake.commands import ReceiveTransfer, facts_args
 from services.intake.domain import Complaint, Regulator
 from services.intake.errors import TransferToUnknownBrand
+from services.intake.free_text import DESCRIPTION
 from services.intake.groups import GroupJoin
 from services.intake.policies import group_key
 from services.intake.regulators import Regulators
@@ -191,11 +192,13 @@ class BulkImport(Regulators):
     def _record_import(
         self, command: ImportTransfers, fresh: Sequence[ReceiveTransfer]
     ) -> list[ItemResult]:
-        consumers = []
-        for transfer in fresh:
-            assert transfer.facts.consumer is not None, "a transfer arrives with its consumer"
-            consumers.append((transfer.brand_id, transfer.facts.consumer))
-        sealed = self.vault.seal_many(consumers)
+        items = []
+        for t in fresh:
+            assert t.facts.consumer is not None, "a transfer arrives with its consumer"
+            complaint_id = derive_id("regulator-transfer", command.regulator_id, t.transfer_number)
+            texts = {DESCRIPTION: t.facts.description}
+            items.append((t.brand_id, t.facts.consumer, str(complaint_id), texts))
+        sealed = self.vault.seal_many_with_text(items)
         args = {
             "regulator_id": command.regulator_id,
             "trace_id": command.trace_id,
@@ -204,10 +207,11 @@ class BulkImport(Regulators):
                     "transfer_number": t.transfer_number,
                     "deadline_working_days": t.deadline_working_days,
                     "brand_id": t.brand_id,
-                    "facts": facts_args(t.facts),
+                    "facts": facts_args(replace(t.facts, description=p.redacted[DESCRIPTION])),
                     "consumer": s.as_args(),
+                    "sealed_text": p.sealed_or_none(),
                 }
-                for t, s in zip(fresh, sealed, strict=True)
+                for t, (s, p) in zip(fresh, sealed, strict=True)
             ],
         }
         outcomes: list[ItemResult] = self.execute("regulator.import", args, command.received_at)

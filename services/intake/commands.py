@@ -113,6 +113,15 @@ class FlagSource:
     at: datetime
 
 
+@dataclass(frozen=True)
+class EraseSubject:
+    """Erasure (PIPL): the data subject's key is destroyed, so what it sealed is unreadable."""
+
+    subject_ref: str
+    ops: OpsClaims
+    at: datetime
+
+
 # --- brands and keys --------------------------------------------------------------------
 
 

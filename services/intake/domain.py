@@ -139,7 +139,10 @@ class Complaint(Aggregate):
         regulator: dict[str, Any] | None,
         group_id: str | None,
         nuisance: bool,
+        sealed_text: dict[str, str] | None = None,
     ) -> None:
+        # `description` is redacted; `sealed_text` holds the originals redaction changed,
+        # sealed under the subject's key (absent from events stored before redaction).
         self.brand_id = meta.brand_id
         self.trace_id = meta.trace_id
         self.channel = channel
@@ -162,6 +165,7 @@ class Complaint(Aggregate):
         self.corrections: dict[str, str] = {}
         self.nuisance_reason: str | None = None
         self.group_member_count: int | None = None
+        self.sealed_text: dict[str, str] = dict(sealed_text or {})
 
     @property
     def is_open(self) -> bool:
@@ -212,15 +216,33 @@ class Complaint(Aggregate):
         self.group_member_count = member_count
 
     @event("ComplaintDetailsConfirmed", topic="intake.Complaint.ComplaintDetailsConfirmed")
-    def _confirm(self, meta: EventMeta, confirmed_via: str, corrections: dict[str, str]) -> None:
+    def _confirm(
+        self,
+        meta: EventMeta,
+        confirmed_via: str,
+        corrections: dict[str, str],
+        sealed_text: dict[str, str] | None = None,
+    ) -> None:
         self.confirmed = True
         self.corrections.update(corrections)
+        self.sealed_text.update(sealed_text or {})
 
-    def confirm(self, meta: EventMeta, confirmed_via: str, corrections: dict[str, str]) -> None:
+    def confirm(
+        self,
+        meta: EventMeta,
+        confirmed_via: str,
+        corrections: dict[str, str],
+        sealed_text: dict[str, str] | None = None,
+    ) -> None:
         """Step 1: the record was read back to the consumer; refused once withdrawn or closed."""
         if self.status in ("withdrawn", "closed"):
             raise ComplaintClosedForActions(f"the complaint is {self.status}")
-        self._confirm(meta=meta, confirmed_via=confirmed_via, corrections=corrections)
+        self._confirm(
+            meta=meta,
+            confirmed_via=confirmed_via,
+            corrections=corrections,
+            sealed_text=sealed_text,
+        )
 
     @event("DuplicateLinked", topic="intake.Complaint.DuplicateLinked")
     def link_duplicate(
@@ -261,8 +283,10 @@ class Complaint(Aggregate):
         reason: str | None,
         counter_kind: str | None,
         counter_amount_fen: int | None,
+        sealed_text: dict[str, str] | None = None,
     ) -> None:
         self.offer_status = {"accept": "accepting", "reject": "rejecting"}.get(action, "countering")
+        self.sealed_text.update(sealed_text or {})
 
     def act(
         self,
@@ -273,6 +297,7 @@ class Complaint(Aggregate):
         reason: str | None = None,
         counter_kind: str | None = None,
         counter_amount_fen: int | None = None,
+        sealed_text: dict[str, str] | None = None,
     ) -> None:
         """Step 8: the consumer's answer to the offer that stands; refused with why if none."""
         if self.status in ("withdrawn", "closed"):
@@ -307,18 +332,24 @@ class Complaint(Aggregate):
             reason=reason,
             counter_kind=counter_kind,
             counter_amount_fen=counter_amount_fen,
+            sealed_text=sealed_text,
         )
 
     @event("ComplaintWithdrawn", topic="intake.Complaint.ComplaintWithdrawn")
-    def _withdraw(self, meta: EventMeta, reason: str) -> None:
+    def _withdraw(
+        self, meta: EventMeta, reason: str, sealed_text: dict[str, str] | None = None
+    ) -> None:
         self.status = "withdrawn"
         if self.offer_status == "open":
             self.offer_status = "withdrawn"
+        self.sealed_text.update(sealed_text or {})
 
-    def withdraw(self, meta: EventMeta, reason: str) -> None:
+    def withdraw(
+        self, meta: EventMeta, reason: str, sealed_text: dict[str, str] | None = None
+    ) -> None:
         if self.status in ("withdrawn", "closed"):
             raise ComplaintClosedForActions(f"the complaint is already {self.status}")
-        self._withdraw(meta=meta, reason=reason)
+        self._withdraw(meta=meta, reason=reason, sealed_text=sealed_text)
 
 
 class ConsumerFile(Aggregate):

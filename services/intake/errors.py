@@ -54,6 +54,10 @@ class SourceNotFound(NotFound, IntakeError):
     """No such contact source, or not one of the ops user's brands."""
 
 
+class SubjectNotFound(NotFound, IntakeError):
+    """No such data subject, or not one of the ops user's brands."""
+
+
 # --- brands and keys --------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+from dataclasses import replace
 from datetime import datetime
 from uuid import UUID
 
@@ -32,6 +33,7 @@ from services.intake.errors import (
     TransferNotFound,
     TransferToUnknownBrand,
 )
+from services.intake.free_text import DESCRIPTION
 from services.intake.vault import SealedConsumer, subject_entry
 from services.intake.views import transfer_view
 from shared.inputs import InputAlreadyRecorded, ReceivedCommand
@@ -167,16 +169,20 @@ class Regulators(Admission):
         existing = self.get_or_none(complaint_id)
         if isinstance(existing, Complaint):  # a read: nothing to record
             return 200, transfer_view(existing)
-        assert command.facts.consumer is not None, "a transfer arrives with its consumer"
-        sealed = self.vault.seal(command.brand_id, command.facts.consumer)
+        facts = command.facts
+        assert facts.consumer is not None, "a transfer arrives with its consumer"
+        sealed, text = self.vault.seal_with_text(
+            command.brand_id, facts.consumer, str(complaint_id), {DESCRIPTION: facts.description}
+        )
         args = {
             "regulator_id": command.regulator_id,
             "transfer_number": command.transfer_number,
             "deadline_working_days": command.deadline_working_days,
             "brand_id": command.brand_id,
-            "facts": facts_args(command.facts),
+            "facts": facts_args(replace(facts, description=text.redacted[DESCRIPTION])),
             "consumer": sealed.as_args(),
             "trace_id": command.trace_id,
+            "sealed_text": text.sealed_or_none(),
         }
         outcome: Outcome = self.execute("regulator.transfer", args, command.received_at)
         return outcome
@@ -223,6 +229,7 @@ class Regulators(Admission):
             "regulator",
             facts_from(args["facts"]),
             cmd.at,
+            args.get("sealed_text"),
         )
         received = {
             "regulator_id": regulator.regulator_id,

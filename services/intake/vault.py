@@ -18,8 +18,9 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from services.intake.commands import Consumer
+from services.intake.free_text import ProtectedText, protect, text_aad
 from shared.inputs import InputClocked
-from shared.security import PiiCipher, blind_index
+from shared.security import PiiCipher, PiiError, blind_index
 from shared.store import derive_id
 
 
@@ -93,6 +94,8 @@ class SqliteKeyStore:
         self._new_keys = GroupCommit(self._write_new)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        # An erased key is overwritten with zeros, not left in a free page (crypto-shredding).
+        self._db.execute("PRAGMA secure_delete=ON")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS subject_keys (subject_id TEXT PRIMARY KEY, key BLOB)"
         )
@@ -138,10 +141,12 @@ class SqliteKeyStore:
         return bytes(row[0]) if row else None
 
     def delete(self, subject_id: str) -> bool:
+        """Destroy a subject's key: zeroed in the file, and the WAL (which held it) emptied."""
         with self._lock:
             cursor = self._db.execute(
                 "DELETE FROM subject_keys WHERE subject_id = ?", (subject_id,)
             )
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return cursor.rowcount > 0
 
     def get_many(self, subject_ids: Sequence[str]) -> dict[str, bytes]:
@@ -294,6 +299,11 @@ class DataSubject(Aggregate):
     def add_details(self, fields: dict[str, str]) -> None:
         self.fields.update(fields)
 
+    @event("SubjectErased", topic="intake.DataSubject.SubjectErased")
+    def erase(self, erased_by: str, key_destroyed: bool) -> None:
+        """PIPL erasure: the subject's key was destroyed, so what it sealed is unreadable."""
+        self.erased_by = erased_by
+
 
 @dataclass(frozen=True)
 class SealedConsumer:
@@ -342,21 +352,88 @@ class Vault:
         Done at the edge, before the command is recorded: the sealed values are part of
         the recorded input, so a replay reuses them and needs neither the key nor a nonce.
         """
-        subject_id = self.subject_id(brand_id, consumer.phone)
-        fields = {"name": consumer.name, "phone": consumer.phone}
-        if consumer.address:
-            fields["address"] = consumer.address
-        if consumer.id_number:
-            fields["id_number"] = consumer.id_number
-        key = self._subject_key(str(subject_id))
-        sealed = {
-            name: self.cipher.encrypt_field(key, value, f"{subject_id}:{name}")
-            for name, value in fields.items()
-        }
-        return SealedConsumer(str(subject_id), sealed, {"phone": self._phone_index(consumer.phone)})
+        subject_id = str(self.subject_id(brand_id, consumer.phone))
+        return self._sealed(subject_id, self._subject_key(subject_id), consumer)
 
-    def seal_many(self, consumers: Sequence[tuple[str, Consumer]]) -> list[SealedConsumer]:
-        """`seal` for many (brand, consumer) pairs: subject keys read and stored in bulk."""
+    def seal_with_text(
+        self, brand_id: str, consumer: Consumer, complaint_id: str, texts: Mapping[str, str]
+    ) -> tuple[SealedConsumer, ProtectedText]:
+        """`seal`, and the complaint's free text redacted, its originals under the same key."""
+        subject_id = str(self.subject_id(brand_id, consumer.phone))
+        key = self._subject_key(subject_id)
+        sealed = self._sealed(subject_id, key, consumer)
+        return sealed, self._protected(key, subject_id, complaint_id, texts, [consumer.name])
+
+    def protect_text(
+        self,
+        subject: DataSubject | None,
+        subject_id: str,
+        complaint_id: str,
+        texts: Mapping[str, str],
+    ) -> ProtectedText:
+        """A later step's free text (a reason, a correction): redacted with the subject's
+        name while their key opens it; originals sealed under their key (a new one if the
+        subject was erased: it does not open what was sealed before)."""
+        wrapped = self.keys.get(subject_id)
+        if wrapped is not None:
+            key = self.cipher.unwrap_key(wrapped)
+            name = self._name(subject, subject_id, key)
+            return self._protected(key, subject_id, complaint_id, texts, [name] if name else [])
+        redacted = protect(texts, [], lambda place, original: "")
+        if not redacted.sealed:  # nothing personal found: no key needed
+            return redacted
+        key = self._subject_key(subject_id)
+        return self._protected(key, subject_id, complaint_id, texts, [])
+
+    def open_text(
+        self, subject_id: str, complaint_id: str, sealed: Mapping[str, str]
+    ) -> dict[str, str]:
+        """The originals this subject's key still opens (none once the subject is erased)."""
+        wrapped = self.keys.get(subject_id) if sealed else None
+        if wrapped is None:
+            return {}
+        key = self.cipher.unwrap_key(wrapped)
+        opened = {}
+        for place, ciphertext in sealed.items():
+            try:
+                aad = text_aad(subject_id, complaint_id, place)
+                opened[place] = self.cipher.decrypt_field(key, ciphertext, aad)
+            except PiiError:  # sealed under an earlier key of a subject erased since
+                continue
+        return opened
+
+    def erase(self, subject_id: str) -> bool:
+        """Destroy the subject's key (PIPL erasure); whether there was one."""
+        return self.keys.delete(subject_id)
+
+    def _protected(
+        self,
+        key: bytes,
+        subject_id: str,
+        complaint_id: str,
+        texts: Mapping[str, str],
+        names: list[str],
+    ) -> ProtectedText:
+        def seal(place: str, original: str) -> str:
+            aad = text_aad(subject_id, complaint_id, place)
+            return self.cipher.encrypt_field(key, original, aad)
+
+        return protect(texts, names, seal)
+
+    def _name(self, subject: DataSubject | None, subject_id: str, key: bytes) -> str | None:
+        sealed = subject.fields.get("name") if subject is not None else None
+        if sealed is None:
+            return None
+        try:
+            return self.cipher.decrypt_field(key, sealed, f"{subject_id}:name")
+        except PiiError:  # erased: the name is gone with the key
+            return None
+
+    def seal_many_with_text(
+        self, items: Sequence[tuple[str, Consumer, str, Mapping[str, str]]]
+    ) -> list[tuple[SealedConsumer, ProtectedText]]:
+        """`seal_with_text` for many (brand, consumer, complaint id, texts): keys in bulk."""
+        consumers = [(brand_id, consumer) for brand_id, consumer, _, _ in items]
         subject_ids = [str(self.subject_id(b, c.phone)) for b, c in consumers]
         wrapped = self.keys.get_many(sorted(set(subject_ids)))
         new = {s: self.cipher.wrap_key(self.cipher.new_subject_key()) for s in subject_ids}
@@ -366,8 +443,15 @@ class Vault:
             wrapped.update(self.keys.get_many(sorted(new)))  # a concurrent writer's key wins
         opened = {s: self.cipher.unwrap_key(w) for s, w in wrapped.items()}
         return [
-            self._sealed(subject_id, opened[subject_id], consumer)
-            for subject_id, (_, consumer) in zip(subject_ids, consumers, strict=True)
+            (
+                self._sealed(subject_id, opened[subject_id], consumer),
+                self._protected(
+                    opened[subject_id], subject_id, complaint_id, texts, [consumer.name]
+                ),
+            )
+            for subject_id, (_, consumer, complaint_id, texts) in zip(
+                subject_ids, items, strict=True
+            )
         ]
 
     def _sealed(self, subject_id: str, key: bytes, consumer: Consumer) -> SealedConsumer:

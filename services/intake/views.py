@@ -9,6 +9,7 @@ from typing import Any
 
 from services.intake.complaint_index import ComplaintRow
 from services.intake.domain import Complaint, ComplaintGroup, ConsumerFile
+from services.intake.free_text import CORRECTION, DESCRIPTION
 
 
 def complaint_view(complaint: Complaint) -> dict[str, Any]:
@@ -36,6 +37,23 @@ def complaint_view(complaint: Complaint) -> dict[str, Any]:
         "nuisance": complaint.nuisance,
         "confirmed": complaint.confirmed,
         "corrections": complaint.corrections,
+    }
+
+
+def complaint_detail_view(complaint: Complaint, originals: dict[str, str]) -> dict[str, Any]:
+    """What the brand's own GET shows: the view plus the description and corrections as
+    typed, while the subject's key opens them (`free_text: "original"`); once a sealed
+    original cannot be opened (the subject was erased) the redacted text (`"redacted"`)."""
+    corrections = {
+        name: originals.get(CORRECTION + name, value)
+        for name, value in complaint.corrections.items()
+    }
+    unopened = set(complaint.sealed_text) - set(originals)
+    return {
+        **complaint_view(complaint),
+        "description": originals.get(DESCRIPTION, complaint.description),
+        "corrections": corrections,
+        "free_text": "redacted" if unopened else "original",
     }
 
 

@@ -206,6 +206,11 @@ def test_other_numbers_are_left_alone(text: str) -> None:
     assert mask_pii(text) == text
 
 
+def test_e_mail_addresses_landlines_and_bank_cards_are_masked_too() -> None:
+    text = "from lin@example.com, 021-62345678, card 6222021234567890123"
+    assert mask_pii(text) == "from [邮箱], 021****5678, card [银行卡号]"
+
+
 def test_mobile_number_in_e164_form_is_masked() -> None:
     assert mask_pii("phone +8613812345678") == "phone +86138****5678"
 

@@ -50,3 +50,17 @@ def test_an_error_in_the_block_is_recorded_on_the_span_and_raised(
     assert done.status.status_code is StatusCode.ERROR
     assert done.status.description == "ValueError: broken"
     assert [e.name for e in done.events] == ["exception"]
+
+
+def test_personal_data_in_an_error_is_masked_on_the_span(exported: InMemorySpanExporter) -> None:
+    """Spans go to OTLP collectors: an error quoting a payload must not carry PII there."""
+    with pytest.raises(ValueError, match="13812345678"), telemetry.span("process Z"):
+        raise ValueError("bad payload: call 13812345678 or lin@example.com")
+    (done,) = exported.get_finished_spans()
+    assert done.status.description == "ValueError: bad payload: call 138****5678 or [邮箱]"
+    (recorded,) = done.events
+    attributes = dict(recorded.attributes or {})
+    assert attributes["exception.type"] == "ValueError"
+    assert attributes["exception.message"] == "bad payload: call 138****5678 or [邮箱]"
+    assert "13812345678" not in str(attributes["exception.stacktrace"])
+    assert "raise ValueError" in str(attributes["exception.stacktrace"])
