@@ -271,11 +271,11 @@ async def post_source_nuisance(
     responses=error_responses(401, 403, 404, 422),
     summary="Erase a data subject (PIPL): their key is destroyed, their PII unreadable",
 )
-async def post_subject_erasure(subject_ref: UUID, app: App, claims: Admin) -> dict[str, Any]:
+async def post_subject_erasure(subject_ref: UUID, app: App, scope: Admin) -> dict[str, Any]:
     """Admin, for the subject's brand (another brand's subject is 404). Structured PII and
     the originals of their free text become unreadable everywhere; complaints, history,
     chains and KPIs stay, with free text redacted."""
-    command = EraseSubject(str(subject_ref), claims, datetime.now(UTC))
+    command = EraseSubject(str(subject_ref), scope.claims, datetime.now(UTC))
     return await asyncio.to_thread(app.erase_subject, command)
 
 

@@ -25,12 +25,11 @@ import nats
 import pytest
 
 from shared.cli import Platform
-from shared.security import OpsClaims, issue_ops_token
-from shared.settings import DEV_SECRET
-from tests.platform import complaint_body
+from shared.security import Role
+from shared.settings import Settings
+from tests.platform import complaint_body, env_admin_headers, token_for
 from tests.servers import NatsServer
 
-ADMIN = {"Authorization": f"Bearer {DEV_SECRET}"}
 NAME, PHONE, EMAIL = "林美华", "13812345678", "lin.meihua@example.com"
 ID_NUMBER, ADDRESS = "11010519491231002X", "上海市徐汇区漕溪北路88号"
 CONSUMER = {"name": NAME, "phone": PHONE, "id_number": ID_NUMBER, "address": ADDRESS}
@@ -106,11 +105,8 @@ def platform(loopback_webhooks: None, platform: Platform) -> Platform:
     return platform
 
 
-def ops(role: str, brand: str) -> dict[str, str]:
-    claims = OpsClaims(
-        sub="dpo", roles=(role,), brands=(brand,), authority_fen=0, exp=int(time.time()) + 600
-    )
-    return {"Authorization": f"Bearer {issue_ops_token(DEV_SECRET.encode(), claims)}"}
+def ops(role: Role, brand: str) -> dict[str, str]:
+    return token_for(Settings(), (role,), (brand,), sub="dpo", authority_fen=0)
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
@@ -280,7 +276,7 @@ def test_after_erasure_no_personal_data_is_readable_anywhere_and_history_still_r
 def _register_brand(platform: Platform, brand_id: str) -> dict[str, str]:
     response = httpx.post(
         f"{platform.url('intake')}/v1/admin/brands",
-        headers=ADMIN,
+        headers=env_admin_headers(),
         json={"brand_id": brand_id, "name": brand_id},
         timeout=10,
     )

@@ -9,12 +9,11 @@ log; the brand's own GET shows what was typed until the subject is erased.
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from services.intake.application import IntakeApplication
-from shared.security import OpsClaims, issue_ops_token
-from shared.settings import DEV_SECRET, Settings
+from shared.security import Role
+from shared.settings import Settings
 from tests.integration.test_bulk_import import post_batch, transfer
 from tests.integration.test_consumer_actions import _types
 from tests.integration.test_regulator_transfers import (
@@ -23,7 +22,13 @@ from tests.integration.test_regulator_transfers import (
     transfer_body,
 )
 from tests.integration.test_replay import live_env, tamper, verify
-from tests.platform import RunningService, complaint_body, eventually, register_brand
+from tests.platform import (
+    RunningService,
+    complaint_body,
+    eventually,
+    register_brand,
+    token_for,
+)
 
 NAME = "林美华"
 PHONE = "13812345678"
@@ -38,11 +43,8 @@ WITHDRAWAL = f"已和门店和解（{NAME}）"
 PERSONAL = [NAME, "林美華", PHONE, "138 1234 5678", "138-1234-5678", ID_NUMBER, EMAIL]
 
 
-def ops(role: str, brand: str) -> dict[str, str]:
-    claims = OpsClaims(
-        sub="dpo", roles=(role,), brands=(brand,), authority_fen=0, exp=int(time.time()) + 600
-    )
-    return {"Authorization": f"Bearer {issue_ops_token(DEV_SECRET.encode(), claims)}"}
+def ops(role: Role, brand: str) -> dict[str, str]:
+    return token_for(None, (role,), (brand,), sub="dpo", authority_fen=0)
 
 
 def readable(text: str) -> list[str]:

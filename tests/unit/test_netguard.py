@@ -200,7 +200,9 @@ def test_webhooks_take_https_only_in_production_and_the_allow_list_from_the_sett
     production = target_policy(Settings().model_copy(update={"environment": "production"}))
     assert production.https_only
     assert production.allow_networks == ()
-    development = target_policy(Settings(webhook_allow_networks="127.0.0.0/8, ::1"))
+    development = target_policy(
+        Settings(environment="development", webhook_allow_networks="127.0.0.0/8, ::1")
+    )
     assert not development.https_only
     assert development.allow_networks == (IPv4Network("127.0.0.0/8"), IPv6Network("::1/128"))
 
