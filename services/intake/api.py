@@ -44,6 +44,7 @@ from services.intake.deps import (
     Viewer,
 )
 from services.intake.domain import Regulator
+from services.intake.regulators import refuse_regulator
 from services.intake.schemas import (
     Confirmation,
     ConsumerAction,
@@ -64,7 +65,7 @@ from services.intake.views import (
     transfer_view,
 )
 from shared.auth import require_role
-from shared.errors import Unauthorized, error_responses
+from shared.errors import error_responses
 from shared.history import complaint_history
 from shared.idempotency import IdempotentRequest
 from shared.security import (
@@ -274,11 +275,6 @@ async def signed_regulator(
     signature: Annotated[str | None, Header(alias=SIGNATURE_HEADER, description="Hex")] = None,
 ) -> Regulator:
     """The regulator that signed this request; its nonce is recorded before anything else."""
-    values = (regulator_id, timestamp, nonce, signature)
-    names = (REGULATOR_HEADER, TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER)
-    missing = [name for name, value in zip(names, values, strict=True) if not value]
-    if missing:
-        raise Unauthorized(f"missing signature headers: {', '.join(missing)}")
     query = request.url.query
     signed = SignedRequest(
         regulator_id=regulator_id or "",
@@ -289,6 +285,11 @@ async def signed_regulator(
         path=request.url.path + (f"?{query}" if query else ""),
         body=await request.body(),
     )
+    values = (regulator_id, timestamp, nonce, signature)
+    names = (REGULATOR_HEADER, TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER)
+    missing = [name for name, value in zip(names, values, strict=True) if not value]
+    if missing:
+        raise refuse_regulator(f"missing headers {', '.join(missing)}", signed)
     return await asyncio.to_thread(app.authenticate_regulator, signed, datetime.now(UTC))
 
 
