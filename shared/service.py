@@ -408,7 +408,8 @@ def _install_metrics(runtime: Runtime) -> None:
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies over the limit with 413 problem+json, declared or streamed."""
+    """Refuse bodies over the limit with 413 problem+json: declared (Content-Length) or
+    streamed (chunked, or more than declared), whatever the app made of the cut-off read."""
 
     def __init__(
         self, app: ASGIApp, limit: int, per_path: Mapping[str, int] | None = None
@@ -426,20 +427,30 @@ class BodyLimitMiddleware:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await self._refuse(scope, receive, send, limit)
             return
-        seen = 0
+        seen, over, started = 0, False, False
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, over
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
+                    over = True
                     raise _TooLarge
             return message
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
+        async def answer(message: Message) -> None:
+            # Once the body went over, what the app answers is about our refusal (FastAPI
+            # turns an error raised while it parses a body into a 400): ours goes instead.
+            nonlocal started
+            if over:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        with suppress(_TooLarge):
+            await self.app(scope, limited, answer)
+        if over and not started:
             await self._refuse(scope, receive, send, limit)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
