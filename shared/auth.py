@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.errors import Forbidden, Unauthorized
+from shared.ratelimit import throttle
 from shared.security import ALL_BRANDS, OpsClaims, Role, TokenError, verify_ops_token
 
 bearer = HTTPBearer(auto_error=False, description="Ops bearer token or the admin token")
@@ -33,13 +34,16 @@ def ops_claims(request: Request, credentials: Credentials) -> OpsClaims:
     key, admin_token = _settings_key(request)
     token = credentials.credentials
     if hmac.compare_digest(token.encode(), admin_token.encode()):
+        throttle(request, "ops", "admin-token")
         return OpsClaims(
             sub="admin", roles=("admin",), brands=(ALL_BRANDS,), authority_fen=10**12, exp=2**62
         )
     try:
-        return verify_ops_token(key, token, int(time.time()))
+        claims = verify_ops_token(key, token, int(time.time()))
     except TokenError as error:
         raise Unauthorized(f"the bearer token is not valid: {error.reason}") from error
+    throttle(request, "ops", claims.sub)
+    return claims
 
 
 def require_role(role: Role) -> Callable[..., OpsClaims]:

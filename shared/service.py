@@ -26,6 +26,7 @@ from shared.bus import Bus, StreamLimits
 from shared.consumer import ConsumerRunner
 from shared.errors import install_problem_handlers, problem_response
 from shared.outbox import OutboxRelay
+from shared.ratelimit import RateLimits, install_rate_limits
 from shared.settings import (
     Settings,
     application_secrets,
@@ -147,6 +148,7 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
         # request, each exported, and its exception logs would carry request values (PII).
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
+    install_rate_limits(app, RateLimits.from_settings(settings))
     install_problem_handlers(app)
     _document_validation_as_problem(app)
     app.add_middleware(TracingMiddleware, service=spec.name)
@@ -191,10 +193,29 @@ def _document_validation_as_problem(app: FastAPI) -> None:
                 if invalid is not None and PROBLEM_JSON not in invalid.get("content", {}):
                     invalid["content"] = problem
                     invalid["description"] = "The request is not valid (fields named)"
+                _document_rate_limit(operation, problem)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document_rate_limit(operation: dict[str, Any], problem: dict[str, Any]) -> None:
+    """429 on every operation whose caller is rate limited: API key, bearer token, regulator."""
+    from shared.errors import RATE_LIMITED_HEADERS, TooManyRequests
+    from shared.security import REGULATOR_HEADER
+
+    signed = any(p.get("name") == REGULATOR_HEADER for p in operation.get("parameters", ()))
+    if not (operation.get("security") or signed):
+        return
+    operation.setdefault("responses", {}).setdefault(
+        "429",
+        {
+            "description": TooManyRequests.title + " (per caller, see Retry-After)",
+            "headers": RATE_LIMITED_HEADERS,
+            "content": problem,
+        },
+    )
 
 
 async def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:

@@ -64,6 +64,17 @@ class Settings(BaseSettings):
     duplicate_window_days: int = Field(default=30, ge=1, le=365)
     # First webhook retry waits up to this (full jitter), doubling per attempt up to 1 h.
     webhook_base_delay_s: float = Field(default=2.0, gt=0, le=3600)
+    # Rate limits, each a token bucket per caller in each process (so per replica): requests
+    # per second and the burst allowed at once; 0 per second is off. Over it: 429 with
+    # Retry-After. Per API key 50/s (4 million a day, more than a brand's portal sends) with
+    # a burst of 100 (a backlog flushed); per regulator 5/s (a batch holds 5000 transfers);
+    # per ops token (`sub`) 20/s. Load tools (bench, e2e tests) set them off.
+    rate_limit_api_key_per_s: float = Field(default=50.0, ge=0)
+    rate_limit_api_key_burst: int = Field(default=100, ge=1)
+    rate_limit_regulator_per_s: float = Field(default=5.0, ge=0)
+    rate_limit_regulator_burst: int = Field(default=20, ge=1)
+    rate_limit_ops_per_s: float = Field(default=20.0, ge=0)
+    rate_limit_ops_burst: int = Field(default=40, ge=1)
 
     @field_validator("nats_url")
     @classmethod

@@ -68,6 +68,7 @@ from shared.auth import require_role
 from shared.errors import error_responses
 from shared.history import complaint_history
 from shared.idempotency import IdempotentRequest
+from shared.ratelimit import throttle
 from shared.security import (
     NONCE_HEADER,
     REGULATOR_HEADER,
@@ -290,7 +291,9 @@ async def signed_regulator(
     missing = [name for name, value in zip(names, values, strict=True) if not value]
     if missing:
         raise refuse_regulator(f"missing headers {', '.join(missing)}", signed)
-    return await asyncio.to_thread(app.authenticate_regulator, signed, datetime.now(UTC))
+    regulator = await asyncio.to_thread(app.authenticate_regulator, signed, datetime.now(UTC))
+    throttle(request, "regulator", regulator.regulator_id)
+    return regulator
 
 
 SignedRegulator = Annotated[Regulator, Depends(signed_regulator)]

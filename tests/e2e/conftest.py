@@ -45,6 +45,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 os.environ.setdefault("AFTERSALES_ENVIRONMENT", "test")
+# Crash tests are load from one API key: rate limits off (tests/integration/test_rate_limits.py).
+for _limit in ("API_KEY", "REGULATOR", "OPS"):
+    os.environ.setdefault(f"AFTERSALES_RATE_LIMIT_{_limit}_PER_S", "0")
 
 
 # ------------------------------------------------------ crash-test figures, summarised
