@@ -58,6 +58,8 @@ MAX_SKEW_S = DEFAULT_MAX_SKEW_SECONDS
 class Regulators(Admission):
     """Regulator integrations and the complaints they transfer."""
 
+    _decoy_regulator: tuple[str, str] | None = None  # wrapped key, sealed secret
+
     def register_regulators(self) -> None:
         self.command("regulator.register", self._on_register_regulator)
         self.command("regulator.nonce", self._on_nonce)
@@ -110,6 +112,7 @@ class Regulators(Admission):
         """
         regulator: Regulator | None = self.get_or_none(derive_id("regulator", signed.regulator_id))
         if not isinstance(regulator, Regulator):
+            self._decoy_verification(signed, now)  # as long as a known one's bad signature
             raise refuse_regulator("unknown regulator", signed)
         try:
             timestamp = parse_timestamp_header(signed.timestamp)
@@ -137,6 +140,29 @@ class Regulators(Admission):
     def prune_regulator_nonces(self, now: datetime) -> int:
         """Forget the nonces whose requests would now be refused as stale; returns how many."""
         return prune_expired(self.read_models, now.timestamp())
+
+    def _decoy_verification(self, signed: SignedRequest, now: datetime) -> None:
+        """Unseal a decoy secret and check the signature with it, so an unknown regulator
+        id takes as long to refuse as a known one's bad signature."""
+        decoy = self._decoy_regulator
+        if decoy is None:
+            key = self.cipher.new_subject_key()
+            wrapped = base64.b64encode(self.cipher.wrap_key(key)).decode()
+            sealed = self.cipher.encrypt_field(key, secrets.token_urlsafe(32), _secret_aad(""))
+            decoy = self._decoy_regulator = (wrapped, sealed)
+        key = self.cipher.unwrap_key(base64.b64decode(decoy[0]))
+        secret = self.cipher.decrypt_field(key, decoy[1], _secret_aad("")).encode()
+        with suppress(SignatureError):
+            verify_request(
+                secret,
+                signed.method,
+                signed.path,
+                parse_timestamp_header(signed.timestamp),
+                signed.nonce,
+                signed.body,
+                signed.signature,
+                now=int(now.timestamp()),
+            )
 
     def _regulator_secret(self, regulator: Regulator) -> bytes:
         key = self.cipher.unwrap_key(base64.b64decode(regulator.wrapped_key))
