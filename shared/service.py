@@ -172,7 +172,7 @@ def _document_validation_as_problem(app: FastAPI) -> None:
     """FastAPI documents its own 422 shape; ours is problem+json: say so in the schema."""
     from fastapi.openapi.utils import get_openapi
 
-    from shared.errors import PROBLEM_JSON, Problem
+    from shared.errors import PROBLEM_JSON, PayloadTooLarge, Problem
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -194,6 +194,11 @@ def _document_validation_as_problem(app: FastAPI) -> None:
                     invalid["content"] = problem
                     invalid["description"] = "The request is not valid (fields named)"
                 _document_rate_limit(operation, problem)
+                if "requestBody" in operation:  # BodyLimitMiddleware answers for every path
+                    operation["responses"].setdefault(
+                        "413",
+                        {"description": PayloadTooLarge.title, "content": problem},
+                    )
         app.openapi_schema = schema
         return schema
 
