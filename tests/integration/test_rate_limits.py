@@ -7,15 +7,22 @@ Issue 17 item 6. Limits are token buckets in each process's memory (per replica)
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 
 from shared.settings import Settings
+from shared.transfer_import import run_import
 from tests.integration.test_ops_auth import token
-from tests.integration.test_regulator_transfers import register_regulator, signed
+from tests.integration.test_regulator_transfers import register_regulator, signed, transfer_body
 from tests.platform import ADMIN, register_brand
+from tests.servers import free_port
 
 pytestmark = pytest.mark.parametrize("store", ["sqlite"], indirect=True)  # memory, not store
 BURST = 5
@@ -110,3 +117,38 @@ async def test_a_regulator_over_its_burst_gets_429(service: Any) -> None:
 
     assert [r.status_code for r in answered[:BURST]] == [404] * BURST
     assert_rate_limited(answered[BURST])
+
+
+@contextlib.asynccontextmanager
+async def served(app: Any) -> AsyncIterator[str]:
+    """The (started) app behind a real uvicorn on 127.0.0.1: its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off"))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await serving
+
+
+async def test_the_transfer_import_waits_out_a_429_and_completes(
+    service: Any, tmp_path: Path
+) -> None:
+    intake = await service("intake")
+    await register_brand(intake, "bathhouse")
+    secret = await register_regulator(intake)
+    numbers = [f"沪消保委-2026-{n:04d}" for n in range(BURST + 3)]
+    file = tmp_path / "transfers.ndjson"
+    file.write_text("\n".join(transfer_body("bathhouse", number).decode() for number in numbers))
+    err = io.StringIO()
+
+    async with served(intake.app) as url:
+        status = await asyncio.to_thread(
+            run_import, file, "sh-xbw", secret, url, batch_size=1, err=err
+        )
+
+    assert status == 0, err.getvalue()
+    assert f"created {len(numbers)} " in err.getvalue(), err.getvalue()
