@@ -15,8 +15,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from shared.bus import Bus
+from nats.errors import Error as NatsError
+
+from shared.bus import Bus, DirectGetFailed
 from shared.contracts import STREAMS, ContractEvent, parse_contract
+from shared.errors import Unavailable
 
 
 @dataclass(frozen=True)
@@ -97,9 +100,13 @@ async def complaint_history(
         bus.read_subject_direct(stream, f"{service}.{brand}.{complaint_id}.*")
         for service, stream in STREAMS.items()
     ]
+    try:
+        found = await asyncio.gather(*reads)
+    except (NatsError, DirectGetFailed) as error:  # NATS down or a stream misconfigured
+        raise Unavailable(f"the event streams cannot be read now: {error}") from error
     entries = [
         HistoryEntry(parse_contract(msg.data), msg.stream, msg.sequence)
-        for messages in await asyncio.gather(*reads)
+        for messages in found
         for msg in messages
     ]
     return causal_order(entries)

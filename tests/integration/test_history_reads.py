@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from nats.js.api import StreamConfig
+
 from shared.bus import Bus
 from shared.contracts import STREAMS
 from tests.platform import ADMIN, complaint_body, eventually, register_brand
@@ -101,3 +103,17 @@ async def test_a_direct_read_pages_through_batches_and_misses_nothing(service: A
     )
     assert await bus.read_subject_direct("INTAKE", "intake.nobody.*.*") == []
     assert await bus.read_subject_direct("NO_SUCH_STREAM", "x.>") == []
+
+
+async def test_a_stream_that_cannot_be_read_makes_history_503_not_500(service: Any) -> None:
+    intake = await service("intake")
+    bus = intake.runtime.bus
+    # Not as routing configures it: without direct get (a hand-made or old stream).
+    await bus.js.add_stream(StreamConfig(name="ROUTING", subjects=["routing.>"]))
+    complaint_id = "1d3e5f70-8192-4a3b-8c5d-6e7f80912a3b"
+
+    response = await intake.client.get(f"/v1/ops/complaints/{complaint_id}/history", headers=ADMIN)
+
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "ROUTING" in response.json()["detail"]
