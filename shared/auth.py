@@ -27,6 +27,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.errors import AftersalesError, Forbidden, NotFound, Unauthorized
+from shared.ratelimit import throttle
 from shared.security import ALL_BRANDS, OpsClaims, Role, TokenError, verify_ops_token
 
 bearer = HTTPBearer(auto_error=False, description="Ops bearer token (admin token: development)")
@@ -43,6 +44,7 @@ def ops_claims(request: Request, credentials: Credentials) -> OpsClaims:
     if settings.admin_token_enabled and hmac.compare_digest(
         token.encode(), settings.admin_token.encode()
     ):
+        throttle(request, "ops", "admin-token")
         return OpsClaims(
             iss=settings.token_issuer,
             aud=settings.token_audience,
@@ -54,7 +56,7 @@ def ops_claims(request: Request, credentials: Credentials) -> OpsClaims:
             exp=2**62,
         )
     try:
-        return verify_ops_token(
+        claims = verify_ops_token(
             settings.token_key.encode(),
             token,
             int(time.time()),
@@ -64,6 +66,8 @@ def ops_claims(request: Request, credentials: Credentials) -> OpsClaims:
         )
     except TokenError as error:
         raise Unauthorized(f"the bearer token is not valid: {error.reason}") from error
+    throttle(request, "ops", claims.sub)
+    return claims
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ creates and configures only its own stream and its own dead-letter stream
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 import time
@@ -20,6 +21,7 @@ from urllib.parse import urlparse
 
 import nats
 from nats.aio.client import Client
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -46,6 +48,17 @@ HEADER_SCHEMA = "Aftersales-Schema-Version"
 HEADER_NOTIFICATION = "Aftersales-Notification-Id"
 HEADER_TRACEPARENT = "traceparent"
 HEADER_MSG_ID = "Nats-Msg-Id"
+# What a direct get adds to a stored message's own headers.
+DIRECT_GET_HEADERS = frozenset(
+    {
+        "Nats-Stream",
+        "Nats-Subject",
+        "Nats-Sequence",
+        "Nats-Time-Stamp",
+        "Nats-Num-Pending",
+        "Nats-Last-Sequence",
+    }
+)
 
 
 def dead_letter_stream(service: str) -> str:
@@ -77,6 +90,10 @@ class Outgoing:
     subject: str
     data: bytes
     headers: dict[str, str]
+
+
+class DirectGetFailed(Exception):
+    """A direct get was answered with an error status (e.g. the stream disallows it)."""
 
 
 class PublishFailed(Exception):
@@ -124,8 +141,10 @@ class Bus:
         js: JetStreamContext,
         limits: StreamLimits | None = None,
         state: dict[str, bool] | None = None,
+        request_s: float = 10.0,
     ) -> None:
         self.nc = nc
+        self.request_s = request_s
         self.js = js
         self.limits = limits or StreamLimits()
         self.state = state if state is not None else {"closing": False}
@@ -159,7 +178,7 @@ class Bus:
             disconnected_cb=disconnected,
             reconnected_cb=reconnected,
         )
-        bus = cls(nc, nc.jetstream(timeout=request_s), limits, state)
+        bus = cls(nc, nc.jetstream(timeout=request_s), limits, state, request_s)
         holder.append(bus)
         return bus
 
@@ -361,6 +380,64 @@ class Bus:
             return out
         finally:
             await sub.unsubscribe()
+
+    async def read_subject_direct(
+        self, stream: str, subject: str, limit: int = 10_000, batch: int = 256
+    ) -> list[Published]:
+        """Every stored message of `stream` on `subject`, in stream order, with no consumer.
+
+        JetStream batched direct get (`$JS.API.DIRECT.GET.<stream>`, `next_by_subj`, nats-server
+        2.11+): the server answers a batch of messages then an end-of-batch status carrying how
+        many more match, so a read costs one request per `batch` messages and leaves no state
+        on the server (a consumer per read would live on after it). Needs `allow_direct`,
+        which every stream of the platform has (`_ensure`).
+        """
+        inbox = self.nc.new_inbox()
+        sub = await self.nc.subscribe(inbox)
+        out: list[Published] = []
+        try:
+            start = 1
+            while len(out) < limit:
+                size = min(batch, limit - len(out))
+                request = {"seq": start, "next_by_subj": subject, "batch": size}
+                await self.nc.publish(
+                    f"$JS.API.DIRECT.GET.{stream}", json.dumps(request).encode(), reply=inbox
+                )
+                more = await self._read_batch(sub, stream, out)
+                if not more:
+                    return out
+                start = out[-1].sequence + 1
+            return out
+        finally:
+            await sub.unsubscribe()
+
+    async def _read_batch(self, sub: Subscription, stream: str, out: list[Published]) -> bool:
+        """Collect one direct-get batch into `out`; True when more messages match."""
+        while True:
+            msg = await sub.next_msg(timeout=self.request_s)
+            headers = dict(msg.headers or {})
+            status = headers.get("Status")
+            if status is None:
+                out.append(
+                    Published(
+                        stream=stream,
+                        sequence=int(headers["Nats-Sequence"]),
+                        subject=headers["Nats-Subject"],
+                        data=msg.data,
+                        headers={
+                            k: v for k, v in headers.items() if k not in DIRECT_GET_HEADERS
+                        },
+                    )
+                )
+                continue
+            if status == "204":  # end of batch
+                return int(headers.get("Nats-Num-Pending", "0")) > 0
+            if status == "404":  # no (more) message on the subject
+                return False
+            if status == "503" and not await self.stream_exists(stream):
+                return False  # the owner has not created its stream yet: nothing published
+            description = headers.get("Description", "")
+            raise DirectGetFailed(f"direct get on {stream} answered {status} {description}")
 
     async def close(self) -> None:
         self.state["closing"] = True  # a drain's disconnect is not worth a warning

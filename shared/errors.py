@@ -75,6 +75,14 @@ class Unprocessable(AftersalesError):
     status, slug, title = 422, "validation", "The request body is not valid"
 
 
+class TooManyRequests(AftersalesError):
+    status, slug, title = 429, "rate-limited", "Too many requests"
+
+    def __init__(self, detail: str | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.headers = headers or {}
+
+
 class Unavailable(AftersalesError):
     status, slug, title = 503, "unavailable", "The service is not ready"
 
@@ -85,6 +93,8 @@ def problem_response(
     title: str,
     detail: str | None,
     instance: str | None = None,
+    *,
+    headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
     body: dict[str, Any] = {"type": PROBLEM_BASE + slug, "title": title, "status": status}
@@ -93,14 +103,14 @@ def problem_response(
     if instance:
         body["instance"] = instance
     body.update({k: v for k, v in extra.items() if v is not None})
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` entries documenting problem+json errors."""
     titles = {cls.status: cls.title for cls in _all_errors()}
     titles.setdefault(422, Unprocessable.title)
-    return {
+    documented: dict[int | str, dict[str, Any]] = {
         status: {
             "model": Problem,
             "description": titles.get(status, "Error"),
@@ -108,6 +118,26 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
+    if 429 in documented:
+        documented[429]["headers"] = RATE_LIMITED_HEADERS
+    return documented
+
+
+RATE_LIMITED_HEADERS: dict[str, Any] = {
+    "Retry-After": {
+        "description": "Seconds to wait before the next request (an integer).",
+        "schema": {"type": "integer", "minimum": 1},
+    },
+    "RateLimit-Limit": {
+        "description": "Requests the caller may make at once (the burst).",
+        "schema": {"type": "integer"},
+    },
+    "RateLimit-Remaining": {"description": "Requests left now: 0.", "schema": {"type": "integer"}},
+    "RateLimit-Reset": {
+        "description": "Seconds until a request is allowed again.",
+        "schema": {"type": "integer"},
+    },
+}
 
 
 def _all_errors() -> list[type[AftersalesError]]:
@@ -120,7 +150,13 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(AftersalesError)
     async def _ours(request: Request, exc: AftersalesError) -> JSONResponse:
         return problem_response(
-            exc.status, exc.slug, exc.title, exc.detail, request.url.path, **exc.extra
+            exc.status,
+            exc.slug,
+            exc.title,
+            exc.detail,
+            request.url.path,
+            headers=getattr(exc, "headers", None),
+            **exc.extra,
         )
 
     @app.exception_handler(InputAlreadyRecorded)

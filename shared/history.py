@@ -6,6 +6,7 @@ a brand only ever reads subjects under its own brand id.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
 from collections import defaultdict
@@ -14,8 +15,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from shared.bus import Bus
+from nats.errors import Error as NatsError
+
+from shared.bus import Bus, DirectGetFailed
 from shared.contracts import STREAMS, ContractEvent, parse_contract
+from shared.errors import Unavailable
 
 
 @dataclass(frozen=True)
@@ -87,10 +91,22 @@ def _rank(entry: HistoryEntry) -> tuple[datetime, str, int, str]:
 async def complaint_history(
     bus: Bus, complaint_id: UUID, brand_id: str | None = None
 ) -> list[HistoryEntry]:
-    """All published events of one complaint; `brand_id=None` is for ops (any brand)."""
+    """All published events of one complaint; `brand_id=None` is for ops (any brand).
+
+    The four streams are read at once by direct get: no consumer is created per request.
+    """
     brand = brand_id or "*"
-    entries: list[HistoryEntry] = []
-    for service, stream in STREAMS.items():
-        for msg in await bus.read_subject(stream, f"{service}.{brand}.{complaint_id}.*"):
-            entries.append(HistoryEntry(parse_contract(msg.data), stream, msg.sequence))
+    reads = [
+        bus.read_subject_direct(stream, f"{service}.{brand}.{complaint_id}.*")
+        for service, stream in STREAMS.items()
+    ]
+    try:
+        found = await asyncio.gather(*reads)
+    except (NatsError, DirectGetFailed) as error:  # NATS down or a stream misconfigured
+        raise Unavailable(f"the event streams cannot be read now: {error}") from error
+    entries = [
+        HistoryEntry(parse_contract(msg.data), msg.stream, msg.sequence)
+        for messages in found
+        for msg in messages
+    ]
     return causal_order(entries)

@@ -28,6 +28,7 @@ from shared.bus import Bus, StreamLimits
 from shared.consumer import ConsumerRunner
 from shared.errors import install_problem_handlers, problem_response
 from shared.outbox import OutboxRelay
+from shared.ratelimit import RateLimits, install_rate_limits
 from shared.settings import (
     Settings,
     application_secrets,
@@ -149,6 +150,7 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
         # request, each exported, and its exception logs would carry request values (PII).
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
+    install_rate_limits(app, RateLimits.from_settings(settings))
     install_problem_handlers(app)
     _document_validation_as_problem(app)
     app.add_middleware(TracingMiddleware, service=spec.name)
@@ -172,7 +174,7 @@ def _document_validation_as_problem(app: FastAPI) -> None:
     """FastAPI documents its own 422 shape; ours is problem+json: say so in the schema."""
     from fastapi.openapi.utils import get_openapi
 
-    from shared.errors import PROBLEM_JSON, Problem
+    from shared.errors import PROBLEM_JSON, PayloadTooLarge, Problem
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -193,10 +195,34 @@ def _document_validation_as_problem(app: FastAPI) -> None:
                 if invalid is not None and PROBLEM_JSON not in invalid.get("content", {}):
                     invalid["content"] = problem
                     invalid["description"] = "The request is not valid (fields named)"
+                _document_rate_limit(operation, problem)
+                if "requestBody" in operation:  # BodyLimitMiddleware answers for every path
+                    operation["responses"].setdefault(
+                        "413",
+                        {"description": PayloadTooLarge.title, "content": problem},
+                    )
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document_rate_limit(operation: dict[str, Any], problem: dict[str, Any]) -> None:
+    """429 on every operation whose caller is rate limited: API key, bearer token, regulator."""
+    from shared.errors import RATE_LIMITED_HEADERS, TooManyRequests
+    from shared.security import REGULATOR_HEADER
+
+    signed = any(p.get("name") == REGULATOR_HEADER for p in operation.get("parameters", ()))
+    if not (operation.get("security") or signed):
+        return
+    operation.setdefault("responses", {}).setdefault(
+        "429",
+        {
+            "description": TooManyRequests.title + " (per caller, see Retry-After)",
+            "headers": RATE_LIMITED_HEADERS,
+            "content": problem,
+        },
+    )
 
 
 async def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
@@ -458,7 +484,8 @@ def _install_metrics(runtime: Runtime) -> None:
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies over the limit with 413 problem+json, declared or streamed."""
+    """Refuse bodies over the limit with 413 problem+json: declared (Content-Length) or
+    streamed (chunked, or more than declared), whatever the app made of the cut-off read."""
 
     def __init__(
         self, app: ASGIApp, limit: int, per_path: Mapping[str, int] | None = None
@@ -476,20 +503,30 @@ class BodyLimitMiddleware:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await self._refuse(scope, receive, send, limit)
             return
-        seen = 0
+        seen, over, started = 0, False, False
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, over
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
+                    over = True
                     raise _TooLarge
             return message
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
+        async def answer(message: Message) -> None:
+            # Once the body went over, what the app answers is about our refusal (FastAPI
+            # turns an error raised while it parses a body into a 400): ours goes instead.
+            nonlocal started
+            if over:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        with suppress(_TooLarge):
+            await self.app(scope, limited, answer)
+        if over and not started:
             await self._refuse(scope, receive, send, limit)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:

@@ -85,6 +85,17 @@ class Settings(BaseSettings):
     webhook_max_response_bytes: int = Field(default=65_536, ge=0, le=16_777_216)
     # At most this many deliveries to one brand in flight per intake process.
     webhook_brand_parallel_deliveries: int = Field(default=2, ge=1, le=64)
+    # Rate limits, each a token bucket per caller in each process (so per replica): requests
+    # per second and the burst allowed at once; 0 per second is off. Over it: 429 with
+    # Retry-After. Per API key 50/s (4 million a day, more than a brand's portal sends) with
+    # a burst of 100 (a backlog flushed); per regulator 5/s (a batch holds 5000 transfers);
+    # per ops token (`sub`) 20/s. Load tools (bench, e2e tests) set them off.
+    rate_limit_api_key_per_s: float = Field(default=50.0, ge=0)
+    rate_limit_api_key_burst: int = Field(default=100, ge=1)
+    rate_limit_regulator_per_s: float = Field(default=5.0, ge=0)
+    rate_limit_regulator_burst: int = Field(default=20, ge=1)
+    rate_limit_ops_per_s: float = Field(default=20.0, ge=0)
+    rate_limit_ops_burst: int = Field(default=40, ge=1)
 
     @field_validator("nats_url")
     @classmethod

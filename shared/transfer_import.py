@@ -86,8 +86,8 @@ def batches(path: Path, size: int, tally: Tally, err: TextIO) -> Iterator[list[t
 def post_batch(
     client: httpx.Client, regulator_id: str, secret: str, items: list[Any]
 ) -> dict[str, Any]:
-    """Post one signed batch, retrying transport errors and 5xx with a fresh nonce (safe:
-    the import is idempotent); a 4xx for the whole batch raises ImportFailed."""
+    """Post one signed batch, retrying transport errors, 5xx and 429 (after its Retry-After)
+    with a fresh nonce (safe: the import is idempotent); another 4xx raises ImportFailed."""
     body = json.dumps({"transfers": items}, ensure_ascii=False).encode()
     for attempt in range(1, RETRIES + 1):
         timestamp, nonce = int(time.time()), secrets.token_urlsafe(16)
@@ -109,10 +109,18 @@ def post_batch(
             if response.status_code == 200:
                 result: dict[str, Any] = response.json()
                 return result
+            if response.status_code == 429 and attempt < RETRIES:  # over the regulator's rate
+                time.sleep(_retry_after(response))
+                continue
             if response.status_code < 500 or attempt == RETRIES:
                 raise ImportFailed(f"batch refused: {response.status_code} {response.text[:500]}")
         time.sleep(0.5 * attempt)
     raise AssertionError("unreachable")
+
+
+def _retry_after(response: httpx.Response) -> float:
+    value = response.headers.get("Retry-After", "1")
+    return min(float(value), 60.0) if value.isdigit() else 1.0
 
 
 def run_import(

@@ -47,6 +47,7 @@ from services.intake.deps import (
 )
 from services.intake.domain import Regulator
 from services.intake.errors import BrandNotRegistered, ComplaintNotFound
+from services.intake.regulators import refuse_regulator
 from services.intake.schemas import (
     Confirmation,
     ConsumerAction,
@@ -67,9 +68,10 @@ from services.intake.views import (
     transfer_view,
 )
 from shared.auth import BrandScope
-from shared.errors import Unauthorized, error_responses
+from shared.errors import error_responses
 from shared.history import complaint_history
 from shared.idempotency import IdempotentRequest
+from shared.ratelimit import throttle
 from shared.security import (
     NONCE_HEADER,
     REGULATOR_HEADER,
@@ -291,11 +293,6 @@ async def signed_regulator(
     signature: Annotated[str | None, Header(alias=SIGNATURE_HEADER, description="Hex")] = None,
 ) -> Regulator:
     """The regulator that signed this request; its nonce is recorded before anything else."""
-    values = (regulator_id, timestamp, nonce, signature)
-    names = (REGULATOR_HEADER, TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER)
-    missing = [name for name, value in zip(names, values, strict=True) if not value]
-    if missing:
-        raise Unauthorized(f"missing signature headers: {', '.join(missing)}")
     query = request.url.query
     signed = SignedRequest(
         regulator_id=regulator_id or "",
@@ -306,7 +303,14 @@ async def signed_regulator(
         path=request.url.path + (f"?{query}" if query else ""),
         body=await request.body(),
     )
-    return await asyncio.to_thread(app.authenticate_regulator, signed, datetime.now(UTC))
+    values = (regulator_id, timestamp, nonce, signature)
+    names = (REGULATOR_HEADER, TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER)
+    missing = [name for name, value in zip(names, values, strict=True) if not value]
+    if missing:
+        raise refuse_regulator(f"missing headers {', '.join(missing)}", signed)
+    regulator = await asyncio.to_thread(app.authenticate_regulator, signed, datetime.now(UTC))
+    throttle(request, "regulator", regulator.regulator_id)
+    return regulator
 
 
 SignedRegulator = Annotated[Regulator, Depends(signed_regulator)]

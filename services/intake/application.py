@@ -26,6 +26,7 @@ from services.intake.complaint_index import (
 )
 from services.intake.domain import Complaint, ComplaintGroup, ConsumerFile, MerchantFile
 from services.intake.key_cache import ApiKeyCache
+from services.intake.nonces import REGULATOR_NONCES
 from services.intake.policies import DuplicatePolicy
 from services.intake.published import PUBLICATIONS
 from services.intake.sources import Sources
@@ -61,8 +62,13 @@ class IntakeApplication(BulkImport, BrandsAndKeys, Sources, WebhookUseCases):
     service = "intake"
     name = "intake"
     publications = PUBLICATIONS
-    # The complaint list and the webhook delivery log: tables written with the events.
-    read_model_tables: ClassVar[tuple[Table, ...]] = (COMPLAINTS, *DELIVERY_TABLES)
+    # The complaint list and the webhook delivery log: tables written with the events; the
+    # regulator nonces in use (edge state, pruned: nonces.py).
+    read_model_tables: ClassVar[tuple[Table, ...]] = (
+        COMPLAINTS,
+        *DELIVERY_TABLES,
+        REGULATOR_NONCES,
+    )
     # Index aggregates that grow with traffic load from a snapshot plus a few events.
     snapshotting_intervals: ClassVar[dict[Any, int]] = {
         ComplaintGroup: 100,

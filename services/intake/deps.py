@@ -8,12 +8,13 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Request
 from fastapi.security import APIKeyHeader
 
 from services.intake.application import IntakeApplication
 from shared.auth import BrandScope, ops_scope
 from shared.errors import Unauthorized
+from shared.ratelimit import throttle
 from shared.service import application_of
 
 api_key_header = APIKeyHeader(name="X-Api-Key", auto_error=False, description="The brand's API key")
@@ -22,14 +23,19 @@ api_key_header = APIKeyHeader(name="X-Api-Key", auto_error=False, description="T
 App = Annotated[IntakeApplication, Depends(application_of(IntakeApplication))]
 
 
-async def brand_id(app: App, api_key: Annotated[str | None, Depends(api_key_header)]) -> str:
-    """The brand the caller's API key acts for: from memory if checked lately, else the store."""
+async def brand_id(
+    app: App, request: Request, api_key: Annotated[str | None, Depends(api_key_header)]
+) -> str:
+    """The brand the caller's API key acts for: from memory if checked lately, else the store.
+
+    Each key has its own rate limit (counted once the key is known good, by its key id).
+    """
     if not api_key:
         raise Unauthorized("an X-Api-Key header is required")
-    known = app.authenticate_cached(api_key)
-    if known is not None:
-        return known
-    brand: str = await asyncio.to_thread(app.authenticate, api_key)
+    brand = app.authenticate_cached(api_key)
+    if brand is None:
+        brand = await asyncio.to_thread(app.authenticate, api_key)
+    throttle(request, "api_key", api_key.split("_", 2)[1])
     return brand
 
 

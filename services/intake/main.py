@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from services.intake.api import admin, router
 from services.intake.application import IntakeApplication
 from services.intake.bulk import BATCH_PATH, MAX_BATCH_BODY_BYTES
+from services.intake.regulators import prune_regulator_nonces
 from services.intake.webhooks.api import router as webhooks
 from services.intake.webhooks.worker import deliver_webhooks
 from shared.service import ServiceSpec, create_app
@@ -19,7 +20,7 @@ SPEC = ServiceSpec(
     # INTAKE too: intake fans its own published events out to brand webhooks.
     upstreams=("INTAKE", "ROUTING", "COMPENSATION", "FOLLOWUP"),
     routers=(router, admin, webhooks),
-    background=(deliver_webhooks,),
+    background=(deliver_webhooks, prune_regulator_nonces),
     body_limits={BATCH_PATH: MAX_BATCH_BODY_BYTES},
 )
 

@@ -6,16 +6,17 @@ own number, so the same number twice is one complaint.
 
 from __future__ import annotations
 
+import asyncio
 import base64
-import hashlib
+import logging
 import secrets
+from contextlib import suppress
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 from eventsourcing.application import ProcessingEvent
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
 
 from services.intake.admission import Admission, Outcome
 from services.intake.base import Arrival
@@ -34,23 +35,32 @@ from services.intake.errors import (
     TransferToUnknownBrand,
 )
 from services.intake.free_text import DESCRIPTION
+from services.intake.nonces import PRUNE_EVERY_S, claim_nonce, prune_expired
 from services.intake.vault import SealedConsumer, subject_entry
 from services.intake.views import transfer_view
-from shared.inputs import InputAlreadyRecorded, ReceivedCommand
-from shared.security import SignatureError, SignatureFailure, parse_timestamp_header, verify_request
+from shared.inputs import ReceivedCommand
+from shared.security import (
+    DEFAULT_MAX_SKEW_SECONDS,
+    SignatureError,
+    parse_timestamp_header,
+    verify_request,
+)
+from shared.service import Runtime
 from shared.store import derive_id
 
-SIGNATURE_DETAILS: dict[SignatureFailure, str] = {
-    "bad signature": "bad signature: the HMAC-SHA256 over method, path, timestamp, nonce "
-    "and body hash does not match",
-    "stale timestamp": "stale timestamp: more than 5 minutes from the server's clock",
-    "malformed": "malformed signature headers: the timestamp must be unix seconds, the nonce "
-    "8-128 URL-safe characters and the signature 64 lowercase hex digits",
-}
+log = logging.getLogger("aftersales.regulators")
+# What the caller of any refused regulator request reads (the reason is in the log only).
+REGULATOR_REFUSED = (
+    "The request could not be authenticated: sign it as documented, with the regulator's "
+    "secret, a timestamp within 5 minutes of the server's clock and a nonce never used before."
+)
+MAX_SKEW_S = DEFAULT_MAX_SKEW_SECONDS
 
 
 class Regulators(Admission):
     """Regulator integrations and the complaints they transfer."""
+
+    _decoy_regulator: tuple[str, str] | None = None  # wrapped key, sealed secret
 
     def register_regulators(self) -> None:
         self.command("regulator.register", self._on_register_regulator)
@@ -97,14 +107,15 @@ class Regulators(Admission):
         processing.collect_events(regulator)
 
     def authenticate_regulator(self, signed: SignedRequest, now: datetime) -> Regulator:
-        """Verify a signed regulator request and record its nonce before anything acts on it.
+        """Verify a signed regulator request and claim its nonce before anything acts on it.
 
-        `now` is the request's receive time (read at the edge); the nonce is recorded as
-        a command with it.
+        `now` is the request's receive time (read at the edge). Every refusal is the same
+        `RegulatorRefused` to the caller; the reason goes to the log (`refuse_regulator`).
         """
         regulator: Regulator | None = self.get_or_none(derive_id("regulator", signed.regulator_id))
         if not isinstance(regulator, Regulator):
-            raise RegulatorRefused(f"unknown regulator {signed.regulator_id!r}: not registered")
+            self._decoy_verification(signed, now)  # as long as a known one's bad signature
+            raise refuse_regulator("unknown regulator", signed)
         try:
             timestamp = parse_timestamp_header(signed.timestamp)
             verify_request(
@@ -116,22 +127,44 @@ class Regulators(Admission):
                 signed.body,
                 signed.signature,
                 now=int(now.timestamp()),
+                max_skew=MAX_SKEW_S,
             )
         except SignatureError as error:
-            raise RegulatorRefused(SIGNATURE_DETAILS[error.reason]) from error
-        args = {
-            "regulator_id": regulator.regulator_id,
-            "nonce": signed.nonce,
-            "method": signed.method,
-            "path": signed.path,
-            "timestamp": timestamp,
-            "body_sha256": hashlib.sha256(signed.body).hexdigest(),
-        }
-        try:
-            self.execute("regulator.nonce", args, now)
-        except (InputAlreadyRecorded, IntegrityError) as error:
-            raise _nonce_used() from error
+            raise refuse_regulator(error.reason, signed) from error
+        # Remembered while a request with this timestamp could still be accepted.
+        expires_at = float(timestamp + MAX_SKEW_S)
+        if not claim_nonce(
+            self.read_models, regulator.regulator_id, signed.nonce, expires_at, now.timestamp()
+        ):
+            raise refuse_regulator("nonce already used", signed)
         return regulator
+
+    def prune_regulator_nonces(self, now: datetime) -> int:
+        """Forget the nonces whose requests would now be refused as stale; returns how many."""
+        return prune_expired(self.read_models, now.timestamp())
+
+    def _decoy_verification(self, signed: SignedRequest, now: datetime) -> None:
+        """Unseal a decoy secret and check the signature with it, so an unknown regulator
+        id takes as long to refuse as a known one's bad signature."""
+        decoy = self._decoy_regulator
+        if decoy is None:
+            key = self.cipher.new_subject_key()
+            wrapped = base64.b64encode(self.cipher.wrap_key(key)).decode()
+            sealed = self.cipher.encrypt_field(key, secrets.token_urlsafe(32), _secret_aad(""))
+            decoy = self._decoy_regulator = (wrapped, sealed)
+        key = self.cipher.unwrap_key(base64.b64decode(decoy[0]))
+        secret = self.cipher.decrypt_field(key, decoy[1], _secret_aad("")).encode()
+        with suppress(SignatureError):
+            verify_request(
+                secret,
+                signed.method,
+                signed.path,
+                parse_timestamp_header(signed.timestamp),
+                signed.nonce,
+                signed.body,
+                signed.signature,
+                now=int(now.timestamp()),
+            )
 
     def _regulator_secret(self, regulator: Regulator) -> bytes:
         key = self.cipher.unwrap_key(base64.b64decode(regulator.wrapped_key))
@@ -139,11 +172,13 @@ class Regulators(Admission):
         return self.cipher.decrypt_field(key, regulator.sealed_secret, aad).encode()
 
     def _on_nonce(self, cmd: ReceivedCommand, processing: ProcessingEvent[UUID]) -> None:
-        """One aggregate per (regulator, nonce): a replay finds it, or conflicts saving it."""
+        """Before issue 17 each accepted nonce was recorded as this command and an aggregate,
+        kept forever; nonces now live in a pruned table (nonces.py). Kept so that a replay
+        of a log from then re-creates the same events."""
         args = cmd.args
         nonce_id = derive_id("regulator-nonce", args["regulator_id"], args["nonce"])
         if self.get_or_none(nonce_id) is not None:
-            raise _nonce_used()
+            raise refuse_regulator("nonce already used (recorded)", None)
         processing.collect_events(
             RegulatorNonce(
                 id=nonce_id,
@@ -253,8 +288,38 @@ class Regulators(Admission):
         return complaint
 
 
-def _nonce_used() -> RegulatorRefused:
-    return RegulatorRefused("nonce already used: every signed request needs a fresh nonce")
+async def prune_regulator_nonces(runtime: Runtime) -> None:
+    """Background job: every minute, forget the nonces that can no longer be replayed."""
+    app = runtime.application
+    assert isinstance(app, Regulators)
+    while not runtime.stop.is_set():
+        pruned = await asyncio.to_thread(app.prune_regulator_nonces, datetime.now(UTC))
+        if pruned:
+            log.debug("pruned %d expired regulator nonces", pruned)
+        with suppress(TimeoutError):
+            await asyncio.wait_for(runtime.stop.wait(), PRUNE_EVERY_S)
+
+
+def refuse_regulator(reason: str, signed: SignedRequest | None) -> RegulatorRefused:
+    """The one answer to every unauthenticated regulator request; the reason is logged.
+
+    Unknown regulator, bad signature, stale timestamp, malformed or missing headers and a
+    reused nonce look alike to the caller, so a prober learns neither which regulator ids
+    exist nor which part of its forgery failed. The log carries no secret or signature.
+    """
+    fields = {
+        "reason": reason,
+        "regulator_id": signed.regulator_id[:64] if signed else None,
+        "method": signed.method if signed else None,
+        "path": signed.path[:200] if signed else None,
+        "timestamp": signed.timestamp[:20] if signed else None,
+    }
+    log.warning(
+        "regulator request refused: %s",
+        " ".join(f"{k}={v!r}" for k, v in fields.items()),
+        extra={"aftersales": fields},
+    )
+    return RegulatorRefused(REGULATOR_REFUSED)
 
 
 def _secret_aad(regulator_id: str) -> str:

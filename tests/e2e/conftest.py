@@ -48,6 +48,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 os.environ.setdefault("AFTERSALES_ENVIRONMENT", "test")
 for _name, _secret in TEST_SECRETS.items():  # `test` refuses the development secrets
     os.environ.setdefault(f"AFTERSALES_{_name.upper()}", _secret)
+# Crash tests are load from one API key: rate limits off (tests/integration/test_rate_limits.py).
+for _limit in ("API_KEY", "REGULATOR", "OPS"):
+    os.environ.setdefault(f"AFTERSALES_RATE_LIMIT_{_limit}_PER_S", "0")
 
 
 # ------------------------------------------------------ crash-test figures, summarised

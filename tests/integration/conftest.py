@@ -33,6 +33,10 @@ def settings(tmp_path: Path, nats_url: str, store: str) -> Settings:
         trace_file=tmp_path / "traces.jsonl",
         max_deliveries=3,
         **TEST_SECRETS,
+        # Tests send bursts with one key; test_rate_limits.py turns the limits on.
+        rate_limit_api_key_per_s=0,
+        rate_limit_regulator_per_s=0,
+        rate_limit_ops_per_s=0,
     )
 
 

@@ -181,8 +181,7 @@ async def test_forged_and_replayed_batch_requests_are_refused_like_single_ones(
     for refused in (forged, replayed, single_path):
         assert refused.status_code == 401, refused.text
         assert refused.headers["content-type"] == "application/problem+json"
-    assert forged.json()["detail"].startswith("bad signature")
-    assert replayed.json()["detail"].startswith("nonce already used")
+    assert forged.content == replayed.content == single_path.content  # alike (issue 17)
 
 
 async def test_an_empty_or_oversized_batch_is_refused_whole(service: Any) -> None:

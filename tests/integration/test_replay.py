@@ -181,8 +181,7 @@ INTAKE_COMMANDS = {
     "complaint.confirm",
     "complaint.withdraw",
     "regulator.register",
-    "regulator.nonce",
-    "regulator.transfer",
+    "regulator.transfer",  # nonces are no input since issue 17 (test_regulator_nonces.py)
     "source.flag",
     "source.block",
     "webhook.subscribe",

@@ -45,3 +45,28 @@ def test_every_service_has_health_readiness_and_metrics(name: str, tmp_path: Pat
     app = create_app(SPECS[name], Settings(environment="test", data_dir=tmp_path))
     paths = set(app.openapi()["paths"])
     assert {"/healthz", "/readyz", "/metrics", "/v1/ops/dead-letters"} <= paths
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_limited_routes_document_429_with_retry_after_and_bodies_413(
+    name: str, tmp_path: Path
+) -> None:
+    """Issue 17: rate limits (per key, regulator, ops token) and body limits, documented."""
+    app = create_app(SPECS[name], Settings(environment="test", data_dir=tmp_path))
+    undocumented = []
+    for path, operations in app.openapi()["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            limited = bool(operation.get("security")) or any(
+                p["name"] == "X-Aftersales-Regulator" for p in operation.get("parameters", ())
+            )
+            if limited and (
+                "application/problem+json" not in responses.get("429", {}).get("content", {})
+                or "Retry-After" not in responses["429"].get("headers", {})
+            ):
+                undocumented.append(f"429 {method.upper()} {path}")
+            if "requestBody" in operation and "413" not in responses:
+                undocumented.append(f"413 {method.upper()} {path}")
+            if path in UNDOCUMENTED_OK and limited:
+                undocumented.append(f"health {path} is rate limited")
+    assert not undocumented, undocumented
