@@ -12,7 +12,7 @@ from nats.js.api import StreamConfig
 
 from shared.bus import Bus
 from shared.contracts import STREAMS
-from tests.platform import ADMIN, complaint_body, eventually, register_brand
+from tests.platform import admin_headers, complaint_body, eventually, register_brand
 
 
 async def consumer_counts(bus: Bus) -> dict[str, int]:
@@ -64,7 +64,9 @@ async def test_history_requests_create_no_consumers_and_read_what_a_consumer_rea
 
     for _ in range(10):
         again = await intake.client.get(path, headers=brand)
-        ops = await intake.client.get(f"/v1/ops/complaints/{complaint_id}/history", headers=ADMIN)
+        ops = await intake.client.get(
+            f"/v1/ops/complaints/{complaint_id}/history", headers=admin_headers(intake)
+        )
         assert again.status_code == ops.status_code == 200
     after = await consumer_counts(bus)
 
@@ -112,7 +114,9 @@ async def test_a_stream_that_cannot_be_read_makes_history_503_not_500(service: A
     await bus.js.add_stream(StreamConfig(name="ROUTING", subjects=["routing.>"]))
     complaint_id = "1d3e5f70-8192-4a3b-8c5d-6e7f80912a3b"
 
-    response = await intake.client.get(f"/v1/ops/complaints/{complaint_id}/history", headers=ADMIN)
+    response = await intake.client.get(
+        f"/v1/ops/complaints/{complaint_id}/history", headers=admin_headers(intake)
+    )
 
     assert response.status_code == 503, response.text
     assert response.headers["content-type"] == "application/problem+json"

@@ -21,7 +21,7 @@ from shared.settings import Settings
 from shared.transfer_import import run_import
 from tests.integration.test_ops_auth import token
 from tests.integration.test_regulator_transfers import register_regulator, signed, transfer_body
-from tests.platform import ADMIN, register_brand
+from tests.platform import admin_headers, register_brand
 from tests.servers import free_port
 
 pytestmark = pytest.mark.parametrize("store", ["sqlite"], indirect=True)  # memory, not store
@@ -61,7 +61,7 @@ async def test_an_api_key_over_its_burst_gets_429_another_key_does_not_and_it_re
 ) -> None:
     intake = await service("intake")
     acme = await register_brand(intake, "acme")
-    rotated = await intake.client.post("/v1/admin/brands/acme/keys", headers=ADMIN)
+    rotated = await intake.client.post("/v1/admin/brands/acme/keys", headers=admin_headers(intake))
     acme_second_key = {"X-Api-Key": rotated.json()["api_key"]}
     globex = await register_brand(intake, "globex")
 
@@ -101,7 +101,7 @@ async def test_an_ops_token_over_its_burst_gets_429_on_every_service(service: An
         answered = await burst(letters, BURST + 1)
         assert [r.status_code for r in answered[:BURST]] == [200] * BURST
         assert_rate_limited(answered[BURST])
-    admin = await intake.client.get("/v1/admin/brands", headers=ADMIN)
+    admin = await intake.client.get("/v1/admin/brands", headers=admin_headers(intake))
     assert admin.status_code == 200, admin.text  # another token, its own bucket
 
 
