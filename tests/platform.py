@@ -18,6 +18,7 @@ from services.intake.main import SPEC as INTAKE
 from services.routing.main import SPEC as ROUTING
 from shared.service import Runtime, ServiceSpec, create_app
 from shared.settings import DEV_SECRET, Settings
+from tests.servers import nats_server_for
 
 SPECS: dict[str, ServiceSpec] = {
     "intake": INTAKE,
@@ -47,13 +48,23 @@ class RunningService:
 
 async def start_service(name: str, settings: Settings) -> RunningService:
     """Start one service with its full lifespan (store, streams, relay, consumers)."""
-    app = create_app(SPECS[name], settings)
+    app = create_app(SPECS[name], as_nats_user(name, settings))
     stack = AsyncExitStack()
     await stack.enter_async_context(app.router.lifespan_context(app))
     client = await stack.enter_async_context(
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{name}")
     )
     return RunningService(name, app, client, stack)
+
+
+def as_nats_user(name: str, settings: Settings) -> Settings:
+    """`settings` connecting as the service's own NATS user, as `aftersales up` runs it
+    (settings naming a user already are kept)."""
+    server = nats_server_for(settings.nats_url)
+    if settings.nats_user or server is None or not server.credentials:
+        return settings
+    password = server.credentials[name]
+    return settings.model_copy(update={"nats_user": name, "nats_password": password})
 
 
 async def eventually(
