@@ -16,6 +16,7 @@ from services.compensation.main import SPEC as COMPENSATION
 from services.followup.main import SPEC as FOLLOWUP
 from services.intake.main import SPEC as INTAKE
 from services.routing.main import SPEC as ROUTING
+from shared.bus import Bus
 from shared.service import Runtime, ServiceSpec, create_app
 from shared.settings import DEV_SECRET, Settings
 from tests.servers import nats_server_for
@@ -36,11 +37,20 @@ class RunningService:
     app: FastAPI
     client: httpx.AsyncClient
     stack: AsyncExitStack
+    _admin: Bus | None = None
 
     @property
     def runtime(self) -> Runtime:
         runtime: Runtime = self.app.state.runtime
         return runtime
+
+    async def admin_bus(self) -> Bus:
+        """A bus as the NATS admin, for a test playing other services or the operator (the
+        service's own bus may touch only its own subjects); closed when the service stops."""
+        if self._admin is None:
+            self._admin = await Bus.connect(self.runtime.settings.nats_url, f"test-{self.name}")
+            self.stack.push_async_callback(self._admin.close)
+        return self._admin
 
     async def stop(self) -> None:
         await self.stack.aclose()
