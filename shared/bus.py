@@ -210,15 +210,14 @@ class Bus:
             )
         )
         waiting = asyncio.ensure_future(refused.wait())
-        await asyncio.wait({connecting, waiting}, return_when=asyncio.FIRST_COMPLETED)
-        waiting.cancel()
-        if not connecting.done():
-            connecting.cancel()
-            state["closing"] = True
-            with suppress(BaseException):
-                await connecting
-            with suppress(Exception):
-                await nc.close()
+        try:
+            await asyncio.wait({connecting, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        finally:  # refused, or this call cancelled: stop nats-py's retrying
+            waiting.cancel()
+            if not connecting.done():
+                state["closing"] = True
+                await _abandon(nc, connecting)
+        if connecting.cancelled():
             raise NatsAuthRefused(state["problem"])
         connecting.result()
         bus = cls(nc, nc.jetstream(timeout=request_s), limits, state)
@@ -438,6 +437,14 @@ class Bus:
             await self.nc.close()
             return
         await self.nc.drain()
+
+
+async def _abandon(nc: Client, connecting: asyncio.Future[None]) -> None:
+    connecting.cancel()
+    with suppress(asyncio.CancelledError, Exception):
+        await connecting
+    with suppress(Exception):
+        await nc.close()
 
 
 def _is_auth_error(error: Exception) -> bool:
