@@ -85,9 +85,10 @@ def service_permissions(
             f"{api}.STREAM.MSG.GET.{stream}",
             f"{api}.DIRECT.GET.{stream}",
             f"{api}.DIRECT.GET.{stream}.>",
+            # Bus.read_subject's ephemeral reader (until history reads by direct get only);
+            # it is never deleted, it expires.
             f"{api}.CONSUMER.CREATE.{stream}",
             f"{api}.CONSUMER.CREATE.{stream}.>",
-            f"{api}.CONSUMER.DELETE.{stream}.>",
             f"{api}.CONSUMER.INFO.{stream}.>",
             f"{api}.CONSUMER.MSG.NEXT.{stream}.>",
         ]
