@@ -321,7 +321,8 @@ class BenchPlatform:
 
     @property
     def nats_url(self) -> str:
-        return f"nats://127.0.0.1:{self.platform.nats_port}"
+        """As the admin user: the bench prepares and inspects streams."""
+        return self.platform.admin_url
 
     def pids(self) -> dict[str, int]:
         return {name: child.pid for name, child in self.platform.children if child.poll() is None}

@@ -17,11 +17,13 @@ import time
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
-import nats
 from nats.aio.client import Client
 from nats.aio.subscription import Subscription
+from nats.errors import AuthorizationError
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -35,10 +37,13 @@ from nats.js.api import (
 from nats.js.errors import NotFoundError
 
 from shared.contracts import STREAMS
+from shared.natsauth import inbox_prefix
 
 log = logging.getLogger("aftersales.bus")
 DUPLICATE_WINDOW_S = 300.0
 STALL_S = 2.0  # no publish ack for this long: look for a refused message
+REPEAT_LOG_S = 60.0  # the same NATS error is logged again only after this long
+CREDENTIAL_SETTINGS = "AFTERSALES_NATS_USER / AFTERSALES_NATS_PASSWORD"
 # Before streams had owners one shared stream took every dead letter on `dlq.>`; its
 # subjects would overlap the per-service ones, so it is moved aside (its messages kept).
 LEGACY_DEAD_LETTER_STREAM = "DEADLETTER"
@@ -96,6 +101,10 @@ class DirectGetFailed(Exception):
     """A direct get was answered with an error status (e.g. the stream disallows it)."""
 
 
+class NatsAuthRefused(ConnectionError):
+    """NATS refused this process's credentials (wrong, missing, or a user it does not know)."""
+
+
 class PublishFailed(Exception):
     """`message` was refused (or not acked); the `stored` messages before it were stored."""
 
@@ -147,18 +156,45 @@ class Bus:
         self.request_s = request_s
         self.js = js
         self.limits = limits or StreamLimits()
-        self.state = state if state is not None else {"closing": False}
+        self.state: dict[str, Any] = state if state is not None else {"closing": False}
         # Bumped on every reconnect: relay and consumers re-check their positions then
         # (a restarted server may have lost a stream's tail or a consumer's state).
         self.epoch = 0
 
     @classmethod
     async def connect(
-        cls, url: str, name: str, limits: StreamLimits | None = None, request_s: float = 10.0
+        cls,
+        url: str,
+        name: str,
+        limits: StreamLimits | None = None,
+        request_s: float = 10.0,
+        user: str = "",
+        password: str = "",
     ) -> Bus:
+        """Connect as `user` (or as the user in `url`); NatsAuthRefused, said once, if refused.
+
+        nats-py retries a refused connect forever, calling only the error callback: the
+        first refusal ends the attempt here instead, with a message naming the settings.
+        """
         await asyncio.to_thread(wait_for_port, url)
-        state = {"closing": False}
+        who = user or urlparse(url).username or ""
+        state: dict[str, Any] = {"closing": False, "problem": None}
         holder: list[Bus] = []
+        refused = asyncio.Event()
+        errors = _ErrorLog()
+
+        async def on_error(error: Exception) -> None:
+            if _is_auth_error(error):
+                problem = (
+                    f"NATS refused the credentials of user {who or '(none)'!r} "
+                    f"(check {CREDENTIAL_SETTINGS}): {error}"
+                )
+                if state["problem"] != problem:
+                    log.error("%s", problem)  # once per streak, not once per retry
+                state["problem"] = problem
+                refused.set()
+                return
+            errors.warn(error)
 
         async def disconnected() -> None:
             if not state["closing"]:
@@ -166,21 +202,52 @@ class Bus:
 
         async def reconnected() -> None:
             log.warning("NATS reconnected")
+            state["problem"] = None
             for bus in holder:
                 bus.epoch += 1
 
-        nc = await nats.connect(
-            url,
-            name=name,
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
-            error_cb=_log_error,
-            disconnected_cb=disconnected,
-            reconnected_cb=reconnected,
+        async def closed() -> None:
+            if not state["closing"]:
+                state["problem"] = state["problem"] or "the NATS connection was closed"
+                log.error("NATS connection closed for good: %s", state["problem"])
+
+        credentials: dict[str, Any] = {"user": user, "password": password} if user else {}
+        if who:
+            credentials["inbox_prefix"] = inbox_prefix(who)
+        nc = Client()
+        connecting = asyncio.ensure_future(
+            nc.connect(
+                url,
+                name=name,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,  # type: ignore[arg-type]  # typed int, a float works
+                error_cb=on_error,
+                disconnected_cb=disconnected,
+                reconnected_cb=reconnected,
+                closed_cb=closed,
+                **credentials,
+            )
         )
+        waiting = asyncio.ensure_future(refused.wait())
+        try:
+            await asyncio.wait({connecting, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        finally:  # refused, or this call cancelled: stop nats-py's retrying
+            waiting.cancel()
+            if not connecting.done():
+                state["closing"] = True
+                await _abandon(nc, connecting)
+        if connecting.cancelled():
+            raise NatsAuthRefused(state["problem"])
+        connecting.result()
         bus = cls(nc, nc.jetstream(timeout=request_s), limits, state, request_s)
         holder.append(bus)
         return bus
+
+    @property
+    def problem(self) -> str | None:
+        """Why the connection is down, when NATS said (credentials refused, closed)."""
+        problem: str | None = self.state.get("problem")
+        return problem
 
     @property
     def connected(self) -> bool:
@@ -441,9 +508,42 @@ class Bus:
 
     async def close(self) -> None:
         self.state["closing"] = True  # a drain's disconnect is not worth a warning
-        if not self.nc.is_closed:
-            await self.nc.drain()
+        if self.nc.is_closed:
+            return
+        if not self.nc.is_connected:  # reconnecting (or refused): nothing to drain
+            await self.nc.close()
+            return
+        await self.nc.drain()
 
 
-async def _log_error(error: Exception) -> None:
-    log.warning("NATS error: %s", error)
+async def _abandon(nc: Client, connecting: asyncio.Future[None]) -> None:
+    connecting.cancel()
+    with suppress(asyncio.CancelledError, Exception):
+        await connecting
+    with suppress(Exception):
+        await nc.close()
+
+
+def _is_auth_error(error: Exception) -> bool:
+    """A refused CONNECT. nats-py types it only after the handshake (AuthorizationError);
+    during the handshake it raises a plain Error carrying the server's -ERR text."""
+    if isinstance(error, AuthorizationError):
+        return True
+    return isinstance(error, NatsError) and "authorization violation" in str(error).lower()
+
+
+class _ErrorLog:
+    """Warn about each distinct NATS error, then at most once per REPEAT_LOG_S: a permission
+    refusal repeated on every retry says nothing new after the first time."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, float] = {}  # error text -> when it was last logged
+
+    def warn(self, error: Exception) -> None:
+        key = f"{type(error).__name__}: {error}"
+        now = time.monotonic()
+        if now - self.last.get(key, -REPEAT_LOG_S) >= REPEAT_LOG_S:
+            if len(self.last) >= 1000:  # distinct subjects in refusals: keep it bounded
+                self.last.clear()
+            self.last[key] = now
+            log.warning("NATS error: %s", key)

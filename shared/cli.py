@@ -15,6 +15,7 @@ import subprocess
 import sys
 import sysconfig
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +60,33 @@ def _ready(port: int) -> bool:
 class Platform:
     """nats-server and the four services as child processes of this command."""
 
-    def __init__(self, data_dir: Path, nats_port: int, ports: dict[str, int]) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        nats_port: int,
+        ports: dict[str, int],
+        credentials: Mapping[str, str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.nats_port = nats_port
         self.ports = ports
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        # NATS users' passwords: made (or reused) under the data dir when this platform
+        # starts nats-server, else those of the server it is given.
+        self.credentials = dict(credentials or {})
+
+    @property
+    def nats_url(self) -> str:
+        return f"nats://127.0.0.1:{self.nats_port}"
+
+    @property
+    def admin_url(self) -> str:
+        """The NATS URL as the admin user (for tools that inspect or prepare streams)."""
+        from shared.natsauth import ADMIN_USER, url_with_credentials
+
+        if ADMIN_USER not in self.credentials:
+            return self.nats_url
+        return url_with_credentials(self.nats_url, ADMIN_USER, self.credentials[ADMIN_USER])
 
     def start(self, start_nats: bool = True) -> None:
         logs = self.data_dir / "logs"
@@ -81,29 +104,37 @@ class Platform:
             _say(f"{service:<14} {self.url(service)}  (docs /docs, log {logs}/{service}.log)")
 
     def _start_nats(self, logs: Path) -> None:
+        from shared.natsauth import prepare_server
+
+        store = self.data_dir / "nats"
+        config, self.credentials = prepare_server(self.data_dir, store)
         argv = [
             find_nats_server(),
+            "-c",
+            str(config),
             "-js",
             "-a",
             "127.0.0.1",
             "-p",
             str(self.nats_port),
-            "-sd",
-            str(self.data_dir / "nats"),
         ]
         self._spawn("nats", argv, logs / "nats.log")
         _wait(lambda: _port_open(self.nats_port), 10, "nats-server")
         _say(
-            f"nats-server    nats://127.0.0.1:{self.nats_port}  (JetStream in {self.data_dir}/nats)"
+            f"nats-server    {self.nats_url}  (JetStream in {store}, "
+            f"one user per service: passwords in {self.data_dir}/nats-credentials.json)"
         )
 
     def start_service(self, service: str) -> None:
         env = {
             **os.environ,
-            "AFTERSALES_NATS_URL": f"nats://127.0.0.1:{self.nats_port}",
+            "AFTERSALES_NATS_URL": self.nats_url,
             "AFTERSALES_DATA_DIR": str(self.data_dir),
             **development_webhook_env(),
         }
+        if service in self.credentials:
+            env["AFTERSALES_NATS_USER"] = service
+            env["AFTERSALES_NATS_PASSWORD"] = self.credentials[service]
         argv = [
             sys.executable,
             "-m",
@@ -475,6 +506,20 @@ def _refuse(message: str) -> int:
     return 2
 
 
+def cmd_nats_config(args: argparse.Namespace) -> int:
+    """Write the nats-server config (users, permissions, JetStream dir) for a deployment."""
+    from shared.natsauth import USERS, credentials_from_env, write_server_config
+
+    try:
+        credentials = credentials_from_env()
+    except ValueError as error:
+        print(f"aftersales nats-config: {error}", file=sys.stderr)
+        return 2
+    path = write_server_config(args.out, credentials, args.store_dir, args.sync_interval)
+    _say(f"wrote {path} (0600): users {', '.join(USERS)}; JetStream in {args.store_dir}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="aftersales", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
@@ -536,6 +581,14 @@ def parser() -> argparse.ArgumentParser:
         "--authority-fen", type=_fen, default=0, help="compensation authority in fen (≥ 0)"
     )
     issue.set_defaults(run=cmd_token)
+    nats_config = sub.add_parser(
+        "nats-config",
+        help="write the nats-server config from AFTERSALES_NATS_PASSWORD_<USER> variables",
+    )
+    nats_config.add_argument("--out", type=Path, required=True, help="the config file to write")
+    nats_config.add_argument("--store-dir", type=Path, required=True, help="JetStream's store")
+    nats_config.add_argument("--sync-interval", default=None, help="e.g. always (fsync each)")
+    nats_config.set_defaults(run=cmd_nats_config)
     return top
 
 

@@ -232,6 +232,8 @@ async def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
         f"aftersales-{spec.name}",
         stream_limits(settings),
         request_s=settings.nats_request_timeout_s,
+        user=settings.nats_user,
+        password=settings.nats_password,
     )
     await bus.ensure_own_streams(spec.name)
     relay = OutboxRelay(
@@ -370,7 +372,7 @@ async def readiness(runtime: Runtime) -> tuple[dict[str, Any], list[str]]:
     settings, reasons = runtime.settings, []
     checks: dict[str, Any] = {"nats": runtime.bus.connected}
     if not checks["nats"]:
-        reasons.append("NATS is disconnected")
+        reasons.append(runtime.bus.problem or "NATS is disconnected")
     newest = 0
     try:
         recorder = runtime.application.recorder

@@ -11,6 +11,7 @@ import sys
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlparse
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -34,6 +35,10 @@ class Settings(BaseSettings):
     # only where development is declared (`aftersales up` declares it).
     environment: Literal["development", "test", "production"] = "production"
     nats_url: str = "nats://127.0.0.1:4222"
+    # This process's NATS user (one per service, see shared/natsauth.py); empty: the user in
+    # the URL, if any. `aftersales up` and the tests set both from generated passwords.
+    nats_user: str = Field(default="", pattern=r"^[A-Za-z0-9_-]*$", max_length=64)
+    nats_password: str = Field(default="", repr=False)
     data_dir: Path = Path(".aftersales")
     stream_replicas: int = Field(default=1, ge=1, le=5)
     # Limits of the streams a service owns (its own and its dead-letter stream).
@@ -145,6 +150,17 @@ class Settings(BaseSettings):
         """The static admin token is accepted only in a declared development environment."""
         return self.environment == "development"
 
+    def check_nats_credentials(self) -> None:
+        """Production connects to NATS as a user: anonymous access is for local tries only."""
+        if self.environment != "production" or (self.nats_user and self.nats_password):
+            return
+        if urlparse(self.nats_url).password:
+            return
+        raise ValueError(
+            "AFTERSALES_NATS_USER, AFTERSALES_NATS_PASSWORD: NATS credentials are required "
+            "in production"
+        )
+
     def service_dir(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return self.data_dir
@@ -160,6 +176,7 @@ def load_settings(check_secrets: bool = True) -> Settings:
         settings = Settings()
         if check_secrets:
             settings.check_production()
+            settings.check_nats_credentials()
     except ValidationError as error:
         lines = []
         for problem in error.errors():

@@ -16,9 +16,11 @@ from services.compensation.main import SPEC as COMPENSATION
 from services.followup.main import SPEC as FOLLOWUP
 from services.intake.main import SPEC as INTAKE
 from services.routing.main import SPEC as ROUTING
+from shared.bus import Bus
 from shared.security import Role, mint_ops_token
 from shared.service import Runtime, ServiceSpec, create_app
 from shared.settings import Settings
+from tests.servers import nats_server_for
 
 SPECS: dict[str, ServiceSpec] = {
     "intake": INTAKE,
@@ -41,11 +43,20 @@ class RunningService:
     app: FastAPI
     client: httpx.AsyncClient
     stack: AsyncExitStack
+    _admin: Bus | None = None
 
     @property
     def runtime(self) -> Runtime:
         runtime: Runtime = self.app.state.runtime
         return runtime
+
+    async def admin_bus(self) -> Bus:
+        """A bus as the NATS admin, for a test playing other services or the operator (the
+        service's own bus may touch only its own subjects); closed when the service stops."""
+        if self._admin is None:
+            self._admin = await Bus.connect(self.runtime.settings.nats_url, f"test-{self.name}")
+            self.stack.push_async_callback(self._admin.close)
+        return self._admin
 
     async def stop(self) -> None:
         await self.stack.aclose()
@@ -53,13 +64,23 @@ class RunningService:
 
 async def start_service(name: str, settings: Settings) -> RunningService:
     """Start one service with its full lifespan (store, streams, relay, consumers)."""
-    app = create_app(SPECS[name], settings)
+    app = create_app(SPECS[name], as_nats_user(name, settings))
     stack = AsyncExitStack()
     await stack.enter_async_context(app.router.lifespan_context(app))
     client = await stack.enter_async_context(
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{name}")
     )
     return RunningService(name, app, client, stack)
+
+
+def as_nats_user(name: str, settings: Settings) -> Settings:
+    """`settings` connecting as the service's own NATS user, as `aftersales up` runs it
+    (settings naming a user already are kept)."""
+    server = nats_server_for(settings.nats_url)
+    if settings.nats_user or server is None or not server.credentials:
+        return settings
+    password = server.credentials[name]
+    return settings.model_copy(update={"nats_user": name, "nats_password": password})
 
 
 async def eventually(

@@ -35,6 +35,9 @@ import weakref
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+from urllib.parse import urlparse
+
+from shared.natsauth import ADMIN_USER, prepare_server, url_with_credentials
 
 __all__ = [
     "NatsServer",
@@ -44,6 +47,7 @@ __all__ = [
     "find_nats_server",
     "find_pg_bin",
     "free_port",
+    "nats_server_for",
 ]
 
 LOOPBACK = "127.0.0.1"
@@ -109,8 +113,21 @@ def find_nats_server() -> str | None:
     )
 
 
+def nats_server_for(url: str) -> NatsServer | None:
+    """The running test server listening where `url` points (for its credentials)."""
+    port = urlparse(url).port
+    for server in list(_live_servers):
+        if isinstance(server, NatsServer) and server.port == port and not server._closed:
+            return server
+    return None
+
+
 class NatsServer:
     """A single nats-server with JetStream (file storage in a temp dir) on 127.0.0.1.
+
+    Authenticated like `aftersales up` (`auth=True`, the default): one user per service
+    with the permissions `shared.natsauth` derives, and an admin user; `url` carries the
+    admin's credentials, `credentials` every user's password, `plain_url` none.
 
     ``start()`` returns once the client port answers with a JetStream-enabled INFO.
     ``kill()`` is SIGKILL (crash), ``stop()`` is SIGTERM (then SIGKILL after a grace
@@ -125,6 +142,7 @@ class NatsServer:
         binary: str | None = None,
         extra_args: tuple[str, ...] = (),
         start_timeout: float = 10.0,
+        auth: bool = True,
     ) -> None:
         found = binary or find_nats_server()
         if not found:
@@ -141,10 +159,24 @@ class NatsServer:
         self.start_timeout = start_timeout
         self.process: subprocess.Popen[bytes] | None = None
         self._closed = False
+        self.config: Path | None = None
+        self.credentials: dict[str, str] = {}
+        if auth:
+            self.config, self.credentials = prepare_server(self._base, self.store_dir)
+
+    @property
+    def plain_url(self) -> str:
+        """The URL without credentials (an anonymous client is refused when auth is on)."""
+        return f"nats://{LOOPBACK}:{self.port}"
 
     @property
     def url(self) -> str:
-        return f"nats://{LOOPBACK}:{self.port}"
+        """The URL, as the admin user when auth is on."""
+        return self.url_for(ADMIN_USER) if self.credentials else self.plain_url
+
+    def url_for(self, user: str) -> str:
+        """The URL carrying `user`'s credentials."""
+        return url_with_credentials(self.plain_url, user, self.credentials[user])
 
     @property
     def running(self) -> bool:
@@ -175,12 +207,14 @@ class NatsServer:
 
     def _spawn_and_wait(self) -> None:
         self.store_dir.mkdir(parents=True, exist_ok=True)
+        # The config names the store dir (nats-server refuses it twice).
+        store = ["-c", str(self.config)] if self.config else ["-sd", str(self.store_dir)]
         cmd = [
             self.binary,
             "-js",
             "-a", LOOPBACK,
             "-p", str(self.port),
-            "-sd", str(self.store_dir),
+            *store,
             *self.extra_args,
         ]  # fmt: skip
         main_thread = threading.current_thread() is threading.main_thread()

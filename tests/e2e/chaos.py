@@ -390,7 +390,7 @@ def _lags(body: Any, path: str = "") -> list[tuple[str, Any]]:
 
 
 async def _stream_sizes(platform: Platform) -> dict[str, int]:
-    nc = await nats.connect(f"nats://127.0.0.1:{platform.nats_port}", max_reconnect_attempts=5)
+    nc = await nats.connect(platform.admin_url, max_reconnect_attempts=5)
     try:
         js = nc.jetstream(timeout=5)
         return {s: int((await js.stream_info(s)).state.last_seq) for s in STREAMS}

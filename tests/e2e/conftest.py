@@ -24,7 +24,9 @@ def platform(
     """The four services on free ports, SQLite under tmp_path, one NATS server."""
     monkeypatch.setenv("PERSISTENCE_MODULE", "eventsourcing.sqlite")
     ports = {name: free_port() for name in ("intake", "routing", "compensation", "followup")}
-    running = Platform(tmp_path / "data", nats_server_e2e.port, ports)
+    running = Platform(
+        tmp_path / "data", nats_server_e2e.port, ports, nats_server_e2e.credentials
+    )
     running.start(start_nats=False)
     yield running
     running.stop()

@@ -116,7 +116,7 @@ def test_killing_intake_mid_stream_loses_nothing_and_duplicates_nothing(
     platform.wait_ready("intake")
 
     async def stream_counts() -> tuple[Counter[str], Counter[str]]:
-        nc = await nats.connect(f"nats://127.0.0.1:{platform.nats_port}")
+        nc = await nats.connect(platform.admin_url)
         js = nc.jetstream()
         counts: list[Counter[str]] = []
         for stream, event_type in (("INTAKE", "ComplaintReceived"), ("ROUTING", "HandlerAssigned")):
@@ -154,7 +154,7 @@ def test_events_appended_but_not_yet_published_at_kill_are_published_once_after_
     brand = _brand(platform, "window-demo")
 
     async def intake_stream(max_msgs: int | None = None) -> int:
-        nc = await nats.connect(f"nats://127.0.0.1:{platform.nats_port}")
+        nc = await nats.connect(platform.admin_url)
         js = nc.jetstream()
         info = await js.stream_info("INTAKE")
         if max_msgs is not None:  # hold the relay back: the stream refuses new messages

@@ -115,7 +115,8 @@ async def test_a_mixed_batch_gives_each_transfer_the_single_paths_outcome(
     assert len(listed) == 9
 
     async def published() -> Any:
-        subjects = [m.subject for m in await intake.runtime.bus.read_subject("INTAKE", "intake.>")]
+        bus = await intake.admin_bus()
+        subjects = [m.subject for m in await bus.read_subject("INTAKE", "intake.>")]
         received = Counter(s.rsplit(".", 1)[-1] for s in subjects)
         return received if received["ComplaintReceived"] >= 9 else None
 

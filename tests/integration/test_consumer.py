@@ -44,17 +44,18 @@ def received(
 async def publish(service: RunningService, event: ContractEvent) -> None:
     """Publish as intake would; INTAKE is created as its owner would create it."""
     await upstream_streams(service, "intake")
-    await service.runtime.bus.js.publish(event.subject, event.to_json(), stream="INTAKE")
+    await (await service.admin_bus()).js.publish(event.subject, event.to_json(), stream="INTAKE")
 
 
 async def upstream_streams(service: RunningService, *owners: str) -> None:
     """Create the streams of services not running in this test, as their owners would."""
     for owner in owners:
-        await service.runtime.bus.ensure_own_streams(owner)
+        await (await service.admin_bus()).ensure_own_streams(owner)
 
 
 async def routing_events(service: RunningService) -> list[str]:
-    return [m.subject for m in await service.runtime.bus.read_subject("ROUTING", "routing.>")]
+    bus = await service.admin_bus()
+    return [m.subject for m in await bus.read_subject("ROUTING", "routing.>")]
 
 
 async def routed(service: RunningService, count: int) -> list[str]:
@@ -87,7 +88,7 @@ async def test_a_redelivered_message_creates_no_duplicate_event(service: Any) ->
     again = await service("routing")
     consumer = again.runtime.consumers[0]
     # The store's position is the truth: the durable is re-created right after it.
-    info = await again.runtime.bus.js.consumer_info("INTAKE", "routing-from-intake")
+    info = await (await again.admin_bus()).js.consumer_info("INTAKE", "routing-from-intake")
     assert info.config.opt_start_seq == 2
     await publish(again, received())
     await routed(again, 2)
@@ -119,7 +120,7 @@ async def test_poison_messages_go_to_the_dead_letter_subject_and_the_stream_move
 ) -> None:
     routing = await service("routing")
     await upstream_streams(routing, "intake")
-    js = routing.runtime.bus.js
+    js = (await routing.admin_bus()).js
     await js.publish("intake.acme.x.ComplaintReceived", b"{not json", stream="INTAKE")
     newer = json.loads(received().to_json())
     newer["schema_version"] = "2.0"
@@ -132,7 +133,8 @@ async def test_poison_messages_go_to_the_dead_letter_subject_and_the_stream_move
     await routed(routing, 1)
 
     async def dead_letters() -> list[Any] | None:
-        found = await routing.runtime.bus.read_subject(dead_letter_stream("routing"), "dlq.>")
+        bus = await routing.admin_bus()
+        found = await bus.read_subject(dead_letter_stream("routing"), "dlq.>")
         return found if len(found) >= 2 else None
 
     dead = await eventually(dead_letters, what="2 dead letters published by the relay")
@@ -166,12 +168,12 @@ async def test_events_of_one_complaint_are_processed_in_order(service: Any) -> N
         payload={"team": "frontline", "handler_id": "handler-li", "authority_fen": 500_000},
     )
     await upstream_streams(compensation, "intake", "routing")
-    js = compensation.runtime.bus.js
+    js = (await compensation.admin_bus()).js
     await js.publish(first.subject, first.to_json(), stream="INTAKE")
     await js.publish(assigned.subject, assigned.to_json(), stream="ROUTING")
 
     async def offered() -> list[str] | None:
-        msgs = await compensation.runtime.bus.read_subject("COMPENSATION", "compensation.>")
+        msgs = await (await compensation.admin_bus()).read_subject("COMPENSATION", "compensation.>")
         types = [m.subject.rsplit(".", 1)[1] for m in msgs]
         return types if len(types) >= 2 else None
 

@@ -57,7 +57,7 @@ async def test_owned_streams_take_their_limits_from_settings(settings: Settings)
         stream_max_msgs=200_000,
         stream_duplicate_window_s=600.0,
     ) as routing:
-        js = routing.runtime.bus.js
+        js = (await routing.admin_bus()).js
         for name in ("ROUTING", "DLQ_ROUTING"):
             config = (await js.stream_info(name)).config
             assert config.max_age == 3600.0
@@ -67,7 +67,8 @@ async def test_owned_streams_take_their_limits_from_settings(settings: Settings)
             assert config.num_replicas == 1
         assert (await js.stream_info("DLQ_ROUTING")).config.subjects == ["dlq.routing.>"]
         for other in ("INTAKE", "COMPENSATION", "FOLLOWUP"):
-            assert not await routing.runtime.bus.stream_exists(other), "not routing's to create"
+            admin = await routing.admin_bus()
+            assert not await admin.stream_exists(other), "not routing's to create"
 
 
 async def test_consumer_lag_over_the_bound_makes_the_service_not_ready(
@@ -102,7 +103,7 @@ async def test_relay_lag_and_unpublished_age_over_their_bounds_make_the_service_
         settings, ready_max_relay_lag=1, ready_max_unpublished_age_s=0.5
     ) as routing:
         await upstream_streams(routing, "intake")
-        js = routing.runtime.bus.js
+        js = (await routing.admin_bus()).js
         info = await js.stream_info("ROUTING")
         info.config.max_msgs, info.config.discard = 1, DiscardPolicy.NEW
         await js.update_stream(info.config)  # ROUTING takes one message, then refuses

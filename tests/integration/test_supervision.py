@@ -69,7 +69,7 @@ async def _ready(service: RunningService) -> dict[str, Any]:
 async def test_a_failing_dead_letter_publish_is_retried_and_nothing_is_lost(service: Any) -> None:
     routing: RunningService = await service("routing")
     await upstream_streams(routing, "intake")
-    js = routing.runtime.bus.js
+    js = (await routing.admin_bus()).js
     dlq = dead_letter_stream("routing")
     info = await js.stream_info(dlq)
     info.config.max_msgs, info.config.discard = 1, DiscardPolicy.NEW
@@ -86,7 +86,7 @@ async def test_a_failing_dead_letter_publish_is_retried_and_nothing_is_lost(serv
     info.config.max_msgs = -1
     await js.update_stream(info.config)  # the operator lifts the limit
     await _ready(routing)
-    letters = await routing.runtime.bus.read_subject(dlq, "dlq.routing.INTAKE")
+    letters = await (await routing.admin_bus()).read_subject(dlq, "dlq.routing.INTAKE")
     assert [m.data for m in letters] == [b"{poison"]
     assert len(await routing_events(routing)) == 3
 
@@ -148,7 +148,7 @@ async def test_a_relay_whose_resume_times_out_is_restarted_until_nats_is_back(
         fresh_nats_server.start()
         await _ready(intake)
         complaint_id = posted.json()["complaint_id"]
-        msgs = await intake.runtime.bus.read_subject("INTAKE", f"intake.*.{complaint_id}.*")
+        msgs = await (await intake.admin_bus()).read_subject("INTAKE", f"intake.*.{complaint_id}.*")
         types = [json.loads(m.data)["type"] for m in msgs]
         assert types.count("ComplaintReceived") == 1
         metrics = (await intake.client.get("/metrics")).text

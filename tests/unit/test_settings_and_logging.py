@@ -132,7 +132,20 @@ def test_production_with_real_secrets_loads(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("AFTERSALES_ENVIRONMENT", "production")
     for name in SECRETS:
         monkeypatch.setenv(f"AFTERSALES_{name}", REAL_SECRET)
+    monkeypatch.setenv("AFTERSALES_NATS_USER", "routing")
+    monkeypatch.setenv("AFTERSALES_NATS_PASSWORD", REAL_SECRET)
     assert load_settings().environment == "production"
+
+
+def test_production_refuses_anonymous_nats(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AFTERSALES_ENVIRONMENT", "production")
+    for name in SECRETS:
+        monkeypatch.setenv(f"AFTERSALES_{name}", REAL_SECRET)
+    err = refused(capsys)
+    assert "AFTERSALES_NATS_USER" in err
+    assert "AFTERSALES_NATS_PASSWORD" in err
 
 
 # --- persistence_env ------------------------------------------------------------------------
