@@ -79,18 +79,12 @@ def service_permissions(
             f"{api}.CONSUMER.MSG.NEXT.{stream}.>",
             f"$JS.ACK.{stream}.>",
         ]
-    for stream in readers.get(service, ()):  # a complaint's events, by direct get or a reader
+    for stream in readers.get(service, ()):  # a complaint's events, by direct get: no consumer
         publish += [
             f"{api}.STREAM.INFO.{stream}",
             f"{api}.STREAM.MSG.GET.{stream}",
             f"{api}.DIRECT.GET.{stream}",
             f"{api}.DIRECT.GET.{stream}.>",
-            # Bus.read_subject's ephemeral reader (until history reads by direct get only);
-            # it is never deleted, it expires.
-            f"{api}.CONSUMER.CREATE.{stream}",
-            f"{api}.CONSUMER.CREATE.{stream}.>",
-            f"{api}.CONSUMER.INFO.{stream}.>",
-            f"{api}.CONSUMER.MSG.NEXT.{stream}.>",
         ]
     return Permissions(tuple(dict.fromkeys(publish)), (f"{inbox_prefix(service)}.>",))
 

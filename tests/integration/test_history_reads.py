@@ -45,7 +45,7 @@ async def test_history_requests_create_no_consumers_and_read_what_a_consumer_rea
         return events if {e["service"] for e in events} == set(STREAMS) else None
 
     events = await eventually(offered, what="events from all four streams")
-    bus = intake.runtime.bus
+    bus = await intake.admin_bus()
     durables = {"INTAKE": 4, "ROUTING": 2, "COMPENSATION": 2, "FOLLOWUP": 1}  # the services'
 
     async def settled() -> Any:
@@ -87,7 +87,7 @@ async def test_a_direct_read_pages_through_batches_and_misses_nothing(service: A
         body = complaint_body(consumer={"name": "王先生", "phone": f"1390000{n:04d}"})
         posted = await intake.client.post("/v1/complaints", json=body, headers=brand)
         assert posted.status_code == 201, posted.text
-    bus = intake.runtime.bus
+    bus = await intake.admin_bus()
 
     async def published() -> Any:  # seven or more, and nothing more on its way
         found = await bus.read_subject("INTAKE", "intake.haier-demo.*.*")
@@ -109,7 +109,7 @@ async def test_a_direct_read_pages_through_batches_and_misses_nothing(service: A
 
 async def test_a_stream_that_cannot_be_read_makes_history_503_not_500(service: Any) -> None:
     intake = await service("intake")
-    bus = intake.runtime.bus
+    bus = await intake.admin_bus()
     # Not as routing configures it: without direct get (a hand-made or old stream).
     await bus.js.add_stream(StreamConfig(name="ROUTING", subjects=["routing.>"]))
     complaint_id = "1d3e5f70-8192-4a3b-8c5d-6e7f80912a3b"
