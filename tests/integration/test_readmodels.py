@@ -394,8 +394,12 @@ def test_two_stores_on_one_database_never_hold_the_same_row(
     errors: list[BaseException] = []
     lock = threading.Lock()
 
+    start = threading.Barrier(6)  # every worker claims from the same moment (a loaded
+    # machine otherwise lets the first threads drain the table before the others start)
+
     def work(store: Shelves, owner: str) -> None:
         try:
+            start.wait(timeout=60)
             while batch := store.read_models.claim("jobs", owner, now=2.0, lease_s=600, limit=7):
                 for row in batch:
                     key = {"job_id": row["job_id"]}
