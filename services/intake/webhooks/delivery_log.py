@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from services.intake.errors import IntakeError
 from services.intake.webhooks.domain import WebhookDelivery
-from shared.errors import BadRequest
+from shared.errors import InvalidParameter
 from shared.readmodels import (
     Cmp,
     Column,
@@ -77,8 +77,10 @@ ORDER = ("scheduled_at", "delivery_id")
 LEASE_S = 60.0  # longer than a request's timeout plus recording it
 
 
-class InvalidDeliveryCursor(BadRequest, IntakeError):
+class InvalidDeliveryCursor(InvalidParameter, IntakeError):
     """The deliveries cursor was not handed out by this listing."""
+
+    parameter = "cursor"
 
 
 class AttemptView(BaseModel):
