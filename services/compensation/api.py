@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
 
 from services.compensation.application import CompensationApplication
 from shared.auth import require_role
@@ -19,16 +20,28 @@ Viewer = Annotated[OpsClaims, Depends(require_role("viewer"))]
 router = APIRouter(prefix="/v1", tags=["compensation"])
 
 
+class CompensationCaseView(BaseModel):
+    """Apology, offer and the consumer's answer; null until each has happened."""
+
+    complaint_id: UUID
+    apologised: bool
+    offer: dict[str, Any] | None = Field(description="`offer_id` and its `options`.")
+    offer_status: str | None
+    accepted_option: dict[str, Any] | None = Field(
+        description="`option_id`, `kind` and `amount_fen` of the option accepted."
+    )
+
+
 @router.get("/cases/{complaint_id}", responses=error_responses(401, 403, 404))
-async def get_case(complaint_id: UUID, app: App, claims: Viewer) -> dict[str, Any]:
+async def get_case(complaint_id: UUID, app: App, claims: Viewer) -> CompensationCaseView:
     """Apology, offer and the consumer's answer for one complaint."""
     case = await asyncio.to_thread(app.case, complaint_id)
     if case is None or not claims.can_see_brand(case.brand_id):
         raise NotFound(f"no compensation case for complaint {complaint_id}")
-    return {
-        "complaint_id": str(complaint_id),
-        "apologised": case.apologised,
-        "offer": case.offer,
-        "offer_status": case.offer_status,
-        "accepted_option": case.accepted_option,
-    }
+    return CompensationCaseView(
+        complaint_id=complaint_id,
+        apologised=case.apologised,
+        offer=case.offer,
+        offer_status=case.offer_status,
+        accepted_option=case.accepted_option,
+    )

@@ -7,13 +7,14 @@ the use cases and the domain, and their errors map to problem+json in one place.
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from services.intake.bulk import (
     BATCH_PATH,
@@ -44,6 +45,19 @@ from services.intake.deps import (
     Viewer,
 )
 from services.intake.domain import Regulator
+from services.intake.responses import (
+    BatchOutcome,
+    BrandCreated,
+    BrandView,
+    ComplaintList,
+    ComplaintView,
+    GroupView,
+    History,
+    KeyIssued,
+    RegulatorCreated,
+    SourceView,
+    TransferView,
+)
 from services.intake.schemas import (
     Confirmation,
     ConsumerAction,
@@ -81,9 +95,22 @@ router = APIRouter(prefix="/v1", tags=["complaints"])
 admin = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 
-class ComplaintList(BaseModel):
-    items: list[dict[str, Any]]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+def _complaint_link(operation_id: str, description: str) -> dict[str, Any]:
+    return {
+        "operationId": operation_id,
+        "parameters": {"complaint_id": "$response.body#/complaint_id"},
+        "description": description,
+    }
+
+
+# OpenAPI links: what a client (and the fuzzer's stateful phase) may do with a new complaint.
+COMPLAINT_LINKS = {
+    "GetComplaint": _complaint_link("get_complaint", "Its status"),
+    "GetHistory": _complaint_link("get_history", "Its events from all four services"),
+    "ActOnOffer": _complaint_link("post_consumer_action", "The consumer answers the offer"),
+    "Withdraw": _complaint_link("post_withdrawal", "The consumer withdraws it"),
+    "Confirm": _complaint_link("post_confirmation", "The record read back and confirmed"),
+}
 
 
 class Withdrawal(BaseModel):
@@ -93,8 +120,14 @@ class Withdrawal(BaseModel):
 @router.post(
     "/complaints",
     status_code=201,
+    response_model=ComplaintView,
+    response_model_exclude_unset=True,
     responses={
-        200: {"description": "A repeat about an open complaint: that one, with `duplicate_of`"},
+        200: {
+            "description": "A repeat about an open complaint: that one, with `duplicate_of`",
+            "model": ComplaintView,
+        },
+        201: {"description": "Recorded", "links": COMPLAINT_LINKS},
         **error_responses(401, 403, 409, 413, 422),
     },
     summary="Record a complaint (受理)",
@@ -123,19 +156,56 @@ async def post_complaint(
     return body
 
 
-@router.get("/complaints/{complaint_id}", responses=error_responses(401, 404))
+@router.get(
+    "/complaints/{complaint_id}",
+    operation_id="get_complaint",
+    response_model=ComplaintView,
+    responses=error_responses(401, 404),
+)
 async def get_complaint(complaint_id: UUID, brand: BrandId, app: App) -> dict[str, Any]:
     """The complaint's status, fed by all four services."""
     complaint = await asyncio.to_thread(app.complaint, brand, complaint_id)
     return complaint_view(complaint)
 
 
-@router.get("/complaints", responses=error_responses(401, 422))
+def _no_unix_time(value: Any) -> Any:
+    """`since` is an ISO 8601 date-time, as documented; pydantic alone would also take a
+    number of seconds ("0.5") for one."""
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        raise ValueError("an ISO 8601 date-time, not a number")
+    return value
+
+
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+@router.get(
+    "/complaints",
+    response_model=ComplaintList,
+    responses={
+        200: {
+            "description": "A page of the brand's complaints",
+            "links": {
+                "NextPage": {
+                    "operationId": "list_complaints",
+                    "parameters": {"cursor": "$response.body#/next_cursor"},
+                    "description": "The next page (while `next_cursor` is not null)",
+                }
+            },
+        },
+        **error_responses(401, 422),
+    },
+    operation_id="list_complaints",
+)
 async def list_complaints(
     brand: BrandId,
     app: App,
     status: Annotated[str | None, Query(max_length=40)] = None,
-    since: Annotated[datetime | None, Query(description="Received at or after (ISO 8601).")] = None,
+    since: Annotated[
+        datetime | None,
+        BeforeValidator(_no_unix_time),
+        Query(description="Received at or after (ISO 8601 date-time; not a number)."),
+    ] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     queue: Annotated[
@@ -155,7 +225,9 @@ async def list_complaints(
 
 @router.post(
     "/complaints/{complaint_id}/consumer-actions",
+    operation_id="post_consumer_action",
     status_code=202,
+    response_model=ComplaintView,
     responses=error_responses(401, 404, 409, 413, 422),
     summary="The consumer accepts, rejects or counters the offer that stands",
 )
@@ -168,7 +240,9 @@ async def post_consumer_action(
 
 @router.post(
     "/complaints/{complaint_id}/withdrawal",
+    operation_id="post_withdrawal",
     status_code=202,
+    response_model=ComplaintView,
     responses=error_responses(401, 404, 409, 422),
     summary="The consumer withdraws the complaint",
 )
@@ -181,6 +255,8 @@ async def post_withdrawal(
 
 @router.post(
     "/complaints/{complaint_id}/confirmation",
+    operation_id="post_confirmation",
+    response_model=ComplaintView,
     responses=error_responses(401, 404, 409, 413, 422),
     summary="The record was read back to the consumer and confirmed",
 )
@@ -191,7 +267,9 @@ async def post_confirmation(
     return complaint_view(await asyncio.to_thread(app.confirm, command))
 
 
-@router.get("/groups/{group_id}", responses=error_responses(401, 404, 422))
+@router.get(
+    "/groups/{group_id}", response_model=GroupView, responses=error_responses(401, 404, 422)
+)
 async def get_group(group_id: UUID, brand: BrandId, app: App) -> dict[str, Any]:
     """A group complaint: many consumers against one merchant, its members and count."""
     group = await asyncio.to_thread(app.group, brand, group_id)
@@ -199,14 +277,18 @@ async def get_group(group_id: UUID, brand: BrandId, app: App) -> dict[str, Any]:
     return group_view(group, members)
 
 
-@router.get("/complaints/{complaint_id}/history", responses=error_responses(401, 404))
-async def get_history(
-    complaint_id: UUID, brand: BrandId, app: App, request: Request
-) -> dict[str, Any]:
+@router.get(
+    "/complaints/{complaint_id}/history",
+    operation_id="get_history",
+    responses=error_responses(401, 404),
+)
+async def get_history(complaint_id: UUID, brand: BrandId, app: App, request: Request) -> History:
     """Every event of the complaint from all four services, in causal order."""
     await asyncio.to_thread(app.complaint, brand, complaint_id)
     entries = await complaint_history(runtime_of(request).bus, complaint_id, brand)
-    return {"complaint_id": str(complaint_id), "events": [e.as_dict() for e in entries]}
+    return History.model_validate(
+        {"complaint_id": complaint_id, "events": [e.as_dict() for e in entries]}
+    )
 
 
 @router.get(
@@ -216,11 +298,13 @@ async def get_ops_history(
     complaint_id: UUID,
     request: Request,
     claims: Annotated[OpsClaims, Depends(require_role("viewer"))],
-) -> dict[str, Any]:
+) -> History:
     """Ops view of a complaint's history across all four streams."""
     entries = await complaint_history(runtime_of(request).bus, complaint_id)
     visible = [e for e in entries if claims.can_see_brand(e.event.brand_id)]
-    return {"complaint_id": str(complaint_id), "events": [e.as_dict() for e in visible]}
+    return History.model_validate(
+        {"complaint_id": complaint_id, "events": [e.as_dict() for e in visible]}
+    )
 
 
 class SourceAction(BaseModel):
@@ -228,7 +312,10 @@ class SourceAction(BaseModel):
 
 
 @router.get(
-    "/ops/sources/{subject_ref}", tags=["ops"], responses=error_responses(401, 403, 404, 422)
+    "/ops/sources/{subject_ref}",
+    tags=["ops"],
+    response_model=SourceView,
+    responses=error_responses(401, 403, 404, 422),
 )
 async def get_source(subject_ref: UUID, app: App, claims: Viewer) -> dict[str, Any]:
     """A contact source: its contacts, nuisance flag, block and refused contacts."""
@@ -239,6 +326,7 @@ async def get_source(subject_ref: UUID, app: App, claims: Viewer) -> dict[str, A
 @router.post(
     "/ops/sources/{subject_ref}/block",
     tags=["ops"],
+    response_model=SourceView,
     responses=error_responses(401, 403, 404, 409, 422),
     summary="Block a harassing source: its further complaints are refused (403)",
 )
@@ -252,6 +340,7 @@ async def post_source_block(
 @router.post(
     "/ops/sources/{subject_ref}/nuisance",
     tags=["ops"],
+    response_model=SourceView,
     responses=error_responses(401, 403, 404, 422),
     summary="Flag a source as nuisance: its further complaints go to the nuisance queue",
 )
@@ -299,8 +388,12 @@ SignedRegulator = Annotated[Regulator, Depends(signed_regulator)]
     "/regulator/transfers",
     tags=["regulator"],
     status_code=201,
+    response_model=TransferView,
     responses={
-        200: {"description": "This transfer number was received before: the same complaint"},
+        200: {
+            "description": "This transfer number was received before: the same complaint",
+            "model": TransferView,
+        },
         **error_responses(401, 413, 422),
     },
     summary="A regulator transfers a complaint to a brand (转办)",
@@ -325,7 +418,10 @@ async def post_transfer(
     BATCH_PATH.removeprefix("/v1"),
     tags=["regulator"],
     responses={
-        200: {"description": "Each transfer's outcome, in order: 201, 200, 409 or 422"},
+        200: {
+            "description": "Each transfer's outcome, in order: 201, 200, 409 or 422",
+            "model": BatchOutcome,
+        },
         **error_responses(401, 413, 422),
     },
     summary="A regulator transfers many complaints at once (batch import)",
@@ -342,7 +438,15 @@ async def post_transfer(
                                 "type": "array",
                                 "minItems": 1,
                                 "maxItems": MAX_TRANSFERS,
-                                "items": {"$ref": "#/components/schemas/RegulatorTransfer"},
+                                # Each item is validated on its own: an invalid one
+                                # is refused in its result (422), never the batch.
+                                "items": {
+                                    "description": "A RegulatorTransfer (checked per item)",
+                                    "anyOf": [
+                                        {"$ref": "#/components/schemas/RegulatorTransfer"},
+                                        {},
+                                    ],
+                                },
                             }
                         },
                     }
@@ -372,6 +476,7 @@ async def post_transfer_batch(
 @router.get(
     "/regulator/transfers/{transfer_number}",
     tags=["regulator"],
+    response_model=TransferView,
     responses=error_responses(401, 404, 422),
 )
 async def get_transfer(
@@ -396,27 +501,27 @@ class NewBrand(BaseModel):
 
 
 @admin.post("/brands", status_code=201, responses=error_responses(401, 403, 409, 422))
-async def post_brand(new: NewBrand, app: App, _: Admin) -> dict[str, Any]:
+async def post_brand(new: NewBrand, app: App, _: Admin) -> BrandCreated:
     """Register a brand and issue its first API key (shown once)."""
     command = RegisterBrand(new.brand_id, new.name, datetime.now(UTC))
     await asyncio.to_thread(app.register_brand, command)
     key = await asyncio.to_thread(app.issue_api_key, IssueApiKey(new.brand_id, datetime.now(UTC)))
-    return {"brand_id": new.brand_id, "name": new.name, "api_key": key}
+    return BrandCreated(brand_id=new.brand_id, name=new.name, api_key=key)
 
 
 @admin.get("/brands", responses=error_responses(401, 403))
-async def get_brands(app: App, _: Admin) -> list[dict[str, Any]]:
+async def get_brands(app: App, _: Admin) -> list[BrandView]:
     brands = await asyncio.to_thread(app.brands)
     return [
-        {"brand_id": b.brand_id, "name": b.name, "active_keys": b.active_keys()} for b in brands
+        BrandView(brand_id=b.brand_id, name=b.name, active_keys=b.active_keys()) for b in brands
     ]
 
 
 @admin.post("/brands/{brand}/keys", status_code=201, responses=error_responses(401, 403, 404))
-async def post_brand_key(brand: str, app: App, _: Admin) -> dict[str, Any]:
+async def post_brand_key(brand: str, app: App, _: Admin) -> KeyIssued:
     """Issue another key (rotation: issue, switch the portal over, revoke the old one)."""
     key = await asyncio.to_thread(app.issue_api_key, IssueApiKey(brand, datetime.now(UTC)))
-    return {"brand_id": brand, "api_key": key}
+    return KeyIssued(brand_id=brand, api_key=key)
 
 
 @admin.delete(
@@ -429,11 +534,11 @@ async def delete_brand_key(brand: str, key_id: str, app: App, _: Admin) -> Respo
 
 
 @admin.post("/regulators", status_code=201, responses=error_responses(401, 403, 409, 422))
-async def post_regulator(new: NewRegulator, app: App, _: Admin) -> dict[str, Any]:
+async def post_regulator(new: NewRegulator, app: App, _: Admin) -> RegulatorCreated:
     """Register a regulator integration; its signing secret is shown once, here.
 
     It is stored encrypted (HMAC verification needs the secret itself), never logged.
     """
     command = to_register_regulator(new, datetime.now(UTC))
     secret = await asyncio.to_thread(app.register_regulator, command)
-    return {**new.model_dump(), "secret": secret}
+    return RegulatorCreated(**new.model_dump(), secret=secret)
