@@ -7,7 +7,6 @@ the use cases and the domain, and their errors map to problem+json in one place.
 from __future__ import annotations
 
 import asyncio
-import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -46,6 +45,8 @@ from services.intake.deps import (
 )
 from services.intake.domain import Regulator
 from services.intake.responses import (
+    COMPLAINT_LINKS,
+    NEW_KEY_LINKS,
     BatchOutcome,
     BrandCreated,
     BrandView,
@@ -64,6 +65,7 @@ from services.intake.schemas import (
     NewComplaint,
     NewRegulator,
     RegulatorTransfer,
+    no_unix_time,
     to_act_on_offer,
     to_confirm_details,
     to_receive_complaint,
@@ -87,30 +89,13 @@ from shared.security import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     OpsClaims,
+    parse_api_key,
 )
 from shared.service import runtime_of
 from shared.telemetry import current_trace_id
 
 router = APIRouter(prefix="/v1", tags=["complaints"])
 admin = APIRouter(prefix="/v1/admin", tags=["admin"])
-
-
-def _complaint_link(operation_id: str, description: str) -> dict[str, Any]:
-    return {
-        "operationId": operation_id,
-        "parameters": {"complaint_id": "$response.body#/complaint_id"},
-        "description": description,
-    }
-
-
-# OpenAPI links: what a client (and the fuzzer's stateful phase) may do with a new complaint.
-COMPLAINT_LINKS = {
-    "GetComplaint": _complaint_link("get_complaint", "Its status"),
-    "GetHistory": _complaint_link("get_history", "Its events from all four services"),
-    "ActOnOffer": _complaint_link("post_consumer_action", "The consumer answers the offer"),
-    "Withdraw": _complaint_link("post_withdrawal", "The consumer withdraws it"),
-    "Confirm": _complaint_link("post_confirmation", "The record read back and confirmed"),
-}
 
 
 class Withdrawal(BaseModel):
@@ -168,17 +153,6 @@ async def get_complaint(complaint_id: UUID, brand: BrandId, app: App) -> dict[st
     return complaint_view(complaint)
 
 
-def _no_unix_time(value: Any) -> Any:
-    """`since` is an ISO 8601 date-time, as documented; pydantic alone would also take a
-    number of seconds ("0.5") for one."""
-    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
-        raise ValueError("an ISO 8601 date-time, not a number")
-    return value
-
-
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-
-
 @router.get(
     "/complaints",
     response_model=ComplaintList,
@@ -203,7 +177,7 @@ async def list_complaints(
     status: Annotated[str | None, Query(max_length=40)] = None,
     since: Annotated[
         datetime | None,
-        BeforeValidator(_no_unix_time),
+        BeforeValidator(no_unix_time),
         Query(description="Received at or after (ISO 8601 date-time; not a number)."),
     ] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -500,13 +474,22 @@ class NewBrand(BaseModel):
     name: str = Field(min_length=1, max_length=200)
 
 
-@admin.post("/brands", status_code=201, responses=error_responses(401, 403, 409, 422))
+@admin.post(
+    "/brands",
+    status_code=201,
+    responses={
+        201: {"description": "Registered, with its first key", "links": NEW_KEY_LINKS},
+        **error_responses(401, 403, 409, 422),
+    },
+)
 async def post_brand(new: NewBrand, app: App, _: Admin) -> BrandCreated:
     """Register a brand and issue its first API key (shown once)."""
     command = RegisterBrand(new.brand_id, new.name, datetime.now(UTC))
     await asyncio.to_thread(app.register_brand, command)
     key = await asyncio.to_thread(app.issue_api_key, IssueApiKey(new.brand_id, datetime.now(UTC)))
-    return BrandCreated(brand_id=new.brand_id, name=new.name, api_key=key)
+    return BrandCreated(
+        brand_id=new.brand_id, name=new.name, api_key=key, key_id=parse_api_key(key) or ""
+    )
 
 
 @admin.get("/brands", responses=error_responses(401, 403))
@@ -517,15 +500,26 @@ async def get_brands(app: App, _: Admin) -> list[BrandView]:
     ]
 
 
-@admin.post("/brands/{brand}/keys", status_code=201, responses=error_responses(401, 403, 404))
+@admin.post(
+    "/brands/{brand}/keys",
+    operation_id="post_brand_key",
+    status_code=201,
+    responses={
+        201: {"description": "Issued", "links": NEW_KEY_LINKS},
+        **error_responses(401, 403, 404),
+    },
+)
 async def post_brand_key(brand: str, app: App, _: Admin) -> KeyIssued:
     """Issue another key (rotation: issue, switch the portal over, revoke the old one)."""
     key = await asyncio.to_thread(app.issue_api_key, IssueApiKey(brand, datetime.now(UTC)))
-    return KeyIssued(brand_id=brand, api_key=key)
+    return KeyIssued(brand_id=brand, api_key=key, key_id=parse_api_key(key) or "")
 
 
 @admin.delete(
-    "/brands/{brand}/keys/{key_id}", status_code=204, responses=error_responses(401, 403, 404)
+    "/brands/{brand}/keys/{key_id}",
+    operation_id="delete_brand_key",
+    status_code=204,
+    responses=error_responses(401, 403, 404),
 )
 async def delete_brand_key(brand: str, key_id: str, app: App, _: Admin) -> Response:
     command = RevokeApiKey(brand, key_id, "revoked by admin", datetime.now(UTC))

@@ -150,6 +150,7 @@ class BrandCreated(BaseModel):
     brand_id: str
     name: str
     api_key: str = Field(description="Shown once.")
+    key_id: str = Field(description="The key's id: revoke it with DELETE .../keys/{key_id}.")
 
 
 class BrandView(BaseModel):
@@ -161,6 +162,7 @@ class BrandView(BaseModel):
 class KeyIssued(BaseModel):
     brand_id: str
     api_key: str = Field(description="Shown once.")
+    key_id: str = Field(description="The key's id: revoke it with DELETE .../keys/{key_id}.")
 
 
 class RegulatorCreated(BaseModel):
@@ -168,3 +170,44 @@ class RegulatorCreated(BaseModel):
     name: str
     kind: str
     secret: str = Field(description="The signing secret, shown once.")
+
+
+# --- OpenAPI links: what a client (and the fuzzer's stateful phase) may do next ---------
+
+
+def _complaint_link(operation_id: str, description: str) -> dict[str, Any]:
+    return {
+        "operationId": operation_id,
+        "parameters": {"complaint_id": "$response.body#/complaint_id"},
+        "description": description,
+    }
+
+
+COMPLAINT_LINKS = {
+    "GetComplaint": _complaint_link("get_complaint", "Its status"),
+    "GetHistory": _complaint_link("get_history", "Its events from all four services"),
+    "ActOnOffer": _complaint_link("post_consumer_action", "The consumer answers the offer"),
+    "Withdraw": _complaint_link("post_withdrawal", "The consumer withdraws it"),
+    "Confirm": _complaint_link("post_confirmation", "The record read back and confirmed"),
+}
+
+
+def _key_links(brand: str, key_id: str | None) -> dict[str, Any]:
+    """Links from a response naming a brand (and a key): issue another key, revoke this one."""
+    links: dict[str, Any] = {
+        "IssueKey": {
+            "operationId": "post_brand_key",
+            "parameters": {"brand": brand},
+            "description": "Issue another key for the brand",
+        }
+    }
+    if key_id:
+        links["RevokeKey"] = {
+            "operationId": "delete_brand_key",
+            "parameters": {"brand": brand, "key_id": key_id},
+            "description": "Revoke the key just issued",
+        }
+    return links
+
+
+NEW_KEY_LINKS = _key_links("$response.body#/brand_id", "$response.body#/key_id")

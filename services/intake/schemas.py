@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
 import phonenumbers
@@ -50,6 +50,17 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 JsonDate = Annotated[date, BeforeValidator(_json_date)]
 # Constraints before the validator: on the integer itself, so the schema has them.
 Fen = Annotated[int, Field(ge=0, le=10**12), BeforeValidator(_json_integer)]
+
+
+def no_unix_time(value: Any) -> Any:
+    """`since` is an ISO 8601 date-time, as documented; pydantic alone would also take a
+    number of seconds ("0.5") for one."""
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        raise ValueError("an ISO 8601 date-time, not a number")
+    return value
+
+
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 def _mainland_phone_pattern() -> str:

@@ -83,6 +83,7 @@ class FuzzPlatform:
     regulator_id: str
     regulator_secret: str
     complaint_ids: list[str] = field(default_factory=list)
+    subject_refs: list[str] = field(default_factory=list)
 
     def url(self, service: str) -> str:
         return self.platform.url(service)
@@ -144,7 +145,7 @@ def _seed(platform: Platform, data_dir: Path) -> FuzzPlatform:
         )
         assert regulator.status_code == 201, regulator.text
         api_key = brand.json()["api_key"]
-        ids = []
+        ids, sources = [], []
         for i in range(3):
             body: dict[str, Any] = complaint_body(
                 consumer={"name": f"种子{i}", "phone": f"1390000{i:04d}"},
@@ -153,9 +154,10 @@ def _seed(platform: Platform, data_dir: Path) -> FuzzPlatform:
             created = intake.post("/v1/complaints", headers={"X-Api-Key": api_key}, json=body)
             assert created.status_code == 201, created.text
             ids.append(created.json()["complaint_id"])
+            sources.append(created.json()["subject_ref"])
     _wait_for_cases(platform, admin, ids)
     return FuzzPlatform(
-        platform, data_dir, api_key, token, REGULATOR, regulator.json()["secret"], ids
+        platform, data_dir, api_key, token, REGULATOR, regulator.json()["secret"], ids, sources
     )
 
 

@@ -27,7 +27,8 @@ from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ST = Path(sys.executable).parent / "st"
-# Cases per operation and phase; AFTERSALES_FUZZ_EXAMPLES overrides (e.g. for a long run).
+# Cases per operation and phase; AFTERSALES_FUZZ_EXAMPLES overrides (e.g. for a long run),
+# AFTERSALES_FUZZ_REPORTS adds report formats (e.g. `json,har` to see every exchange).
 MAX_EXAMPLES = int(os.environ.get("AFTERSALES_FUZZ_EXAMPLES", "25"))
 RUN_TIMEOUT_S = 420
 # schemathesis' defaults for a refused invalid request, and 413.
@@ -52,8 +53,9 @@ def write_config(path: Path, fuzz: FuzzPlatform, service: str) -> Path:
         "[auth.openapi.HTTPBearer]",
         f"bearer = {_toml(fuzz.token)}",
         "",
-        # Half of the generated complaint ids are ones every service knows: their cases
-        # answer 200 and are checked against the response schema; the rest find 404.
+        # Half of the generated complaint ids are ones every service knows (and half of the
+        # contact sources ones intake knows): they answer 200 and are checked against the
+        # response schema; the rest find 404.
         # 413 refuses too: a batch over its 5000 items (`maxItems`) is too large, by contract.
         "[checks.negative_data_rejection]",
         f"expected-statuses = {_toml(NEGATIVE_STATUSES)}",
@@ -61,8 +63,13 @@ def write_config(path: Path, fuzz: FuzzPlatform, service: str) -> Path:
         "[parameters]",
         '"path.complaint_id" = { dictionary = "complaints", probability = 0.5 }',
         "",
+        '"path.subject_ref" = { dictionary = "sources", probability = 0.5 }',
+        "",
         "[dictionaries.complaints]",
         f"values = {_toml(fuzz.complaint_ids)}",
+        "",
+        "[dictionaries.sources]",
+        f"values = {_toml(fuzz.subject_refs)}",
         "",
     ]
     path.write_text("\n".join(lines))
@@ -87,7 +94,7 @@ def test_schemathesis_finds_no_failure(
         "--checks", "all",
         "--max-examples", str(MAX_EXAMPLES),
         "--seed", str(seed),
-        "--report", "json",
+        "--report", os.environ.get("AFTERSALES_FUZZ_REPORTS", "json"),
         "--report-dir", str(report_dir),
         "--request-timeout", "30",
         "--no-shrink",
