@@ -89,7 +89,7 @@ class FuzzPlatform:
         return self.platform.url(service)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def fuzz_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzPlatform]:
     if shutil.which("st", path=str(Path(sys.executable).parent)) is None:
         unavailable("schemathesis is not installed (pip install -e .[test])")
@@ -98,25 +98,25 @@ def fuzz_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzPlat
     except ServerUnavailable as error:
         unavailable(str(error))
     data_dir = tmp_path_factory.mktemp("fuzz") / "data"
-    saved = {name: os.environ.get(name) for name in FUZZ_ENV}
-    os.environ.update(FUZZ_ENV)
-    try:
-        with nats:
-            platform = _start(data_dir, nats.port)
-            try:
-                yield _seed(platform, data_dir)
-            finally:
-                platform.stop()
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with nats:
+        platform = _start(data_dir, nats.port)
+        try:
+            yield _seed(platform, data_dir)
+        finally:
+            platform.stop()
 
 
 def _start(data_dir: Path, nats_port: int) -> Platform:
-    """The four services on free ports (new ones if another process took one meanwhile)."""
+    """The four services on free ports (new ones if another process took one meanwhile),
+    spawned with FUZZ_ENV; this process's environment is restored at once, so the tests
+    that run after this tier see theirs."""
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in FUZZ_ENV.items():
+            env.setenv(name, value)
+        return _start_on_free_ports(data_dir, nats_port)
+
+
+def _start_on_free_ports(data_dir: Path, nats_port: int) -> Platform:
     for attempt in range(3):
         platform = Platform(data_dir, nats_port, {name: free_port() for name in SERVICES})
         try:
