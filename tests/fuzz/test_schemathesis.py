@@ -38,7 +38,6 @@ NEGATIVE_STATUSES = [
 ]
 
 
-
 def _toml(value: Any) -> str:
     """A TOML value (JSON's string, number and array spellings are TOML's too)."""
     return json.dumps(value, ensure_ascii=False)
@@ -53,13 +52,13 @@ def write_config(path: Path, fuzz: FuzzPlatform, service: str) -> Path:
         "[auth.openapi.HTTPBearer]",
         f"bearer = {_toml(fuzz.token)}",
         "",
-        # Half of the generated complaint ids are ones every service knows (and half of the
-        # contact sources ones intake knows): they answer 200 and are checked against the
-        # response schema; the rest find 404.
         # 413 refuses too: a batch over its 5000 items (`maxItems`) is too large, by contract.
         "[checks.negative_data_rejection]",
         f"expected-statuses = {_toml(NEGATIVE_STATUSES)}",
         "",
+        # Half of the generated complaint ids are ones every service knows (and half of the
+        # contact sources ones intake knows): they answer 200 and are checked against the
+        # response schema; the rest find 404.
         "[parameters]",
         '"path.complaint_id" = { dictionary = "complaints", probability = 0.5 }',
         "",
