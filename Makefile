@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test test-unit test-integration test-e2e lint demo clean bench bench-quick
+.PHONY: up test test-unit test-integration test-e2e test-fuzz lint demo clean bench bench-quick
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ up: $(STAMP)  ## Start nats-server and the four services (SQLite under ./.afters
 demo: $(STAMP)  ## Walk the seed complaints through a running platform
 	$(BIN)/aftersales demo
 
-test: $(STAMP)  ## All tests: unit, integration (SQLite and PostgreSQL), end to end
+test: $(STAMP)  ## All tests: unit, integration (SQLite and PostgreSQL), end to end, fuzz
 	$(BIN)/pytest -q -p no:cacheprovider tests
 
 test-unit: $(STAMP)
@@ -29,6 +29,9 @@ test-integration: $(STAMP)
 
 test-e2e: $(STAMP)
 	$(BIN)/pytest -q -p no:cacheprovider tests/e2e
+
+test-fuzz: $(STAMP)  ## schemathesis --checks all against every service (AFTERSALES_FUZZ_EXAMPLES=n)
+	$(BIN)/pytest -q -p no:cacheprovider tests/fuzz
 
 lint: $(STAMP)  ## ruff on everything, mypy --strict on shared/, services/ and bench/
 	$(BIN)/ruff check shared services tests bench

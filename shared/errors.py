@@ -1,13 +1,22 @@
 """One exception hierarchy for the platform, mapped to RFC 9457 problem+json in one place.
 
 Domain and application code raise these; routers never build error responses by hand.
+
+A request the server cannot accept as sent is always 422 (`validation`, the fields named
+in `errors`): a body that is not JSON (or not UTF-8), a field or parameter out of its
+schema, a cursor the listing did not hand out. The framework's own 400 for an unparsable
+body is mapped to that 422 here, so no route ever answers 400. A method a path does not
+have is 405 with `Allow`; an oversized body 413; too many requests 429 with `Retry-After`;
+a store with no connection free in time 503 with `Retry-After` (never a 500).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
+from eventsourcing.persistence import ConnectionUnavailableError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -83,6 +92,20 @@ class TooManyRequests(AftersalesError):
         self.headers = headers or {}
 
 
+class InvalidParameter(Unprocessable):
+    """A parameter its schema allows but the server refuses (e.g. a cursor it did not hand
+    out): 422 naming the parameter in `errors`, like any other validation error."""
+
+    location, parameter = "query", ""
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        msg = detail or self.title
+        extra.setdefault(
+            "errors", [{"loc": [self.location, self.parameter], "msg": msg, "type": "value_error"}]
+        )
+        super().__init__(detail, **extra)
+
+
 class Unavailable(AftersalesError):
     status, slug, title = 503, "unavailable", "The service is not ready"
 
@@ -144,6 +167,25 @@ def _all_errors() -> list[type[AftersalesError]]:
     return [AftersalesError, *AftersalesError.__subclasses__()]
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method the API documents for this path (the router names only the first
+    route's). A literal path (`/v1/webhooks/deliveries`) hides a template that would also
+    match it (`/v1/webhooks/{subscription_id}`), as it does in routing."""
+    path = request.url.path
+    literal: set[str] = set()
+    templated: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        methods = {m.upper() for m in operations if m in _HTTP_METHODS}
+        if template == path:
+            literal |= methods
+        elif "{" in template and re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), path):
+            templated |= methods
+    return ", ".join(sorted(literal or templated))
+
+
+_HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Map every error (ours, FastAPI's, and unexpected ones) to problem+json."""
 
@@ -165,6 +207,21 @@ def install_problem_handlers(app: FastAPI) -> None:
             409, "conflict", Conflict.title, f"already recorded: {exc}", request.url.path
         )
 
+    @app.exception_handler(ConnectionUnavailableError)
+    async def _busy(request: Request, exc: ConnectionUnavailableError) -> JSONResponse:
+        # The store's connections are all in use (e.g. a long batch import holds the writer):
+        # the request did nothing; the caller may retry it.
+        log.warning("store busy on %s %s: %s", request.method, request.url.path, exc)
+        response = problem_response(
+            503,
+            "unavailable",
+            "The store is busy",
+            "No store connection came free in time; nothing was done. Retry shortly.",
+            request.url.path,
+        )
+        response.headers["Retry-After"] = "1"
+        return response
+
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
@@ -183,8 +240,23 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # the framework could not parse the body (not UTF-8 JSON)
+            return problem_response(
+                422,
+                "validation",
+                Unprocessable.title,
+                "The body is not valid JSON.",
+                request.url.path,
+                errors=[{"loc": ["body"], "msg": str(exc.detail), "type": "json_invalid"}],
+            )
         slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http")
-        return problem_response(exc.status_code, slug, str(exc.detail), None, request.url.path)
+        response = problem_response(
+            exc.status_code, slug, str(exc.detail), None, request.url.path
+        )
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # `Allow`, as RFC 9110 requires: every method of the path
+            response.headers["Allow"] = _allowed_methods(request) or response.headers["Allow"]
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

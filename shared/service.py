@@ -14,13 +14,13 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import BrandScope, ops_scope
@@ -189,7 +189,7 @@ def _document_validation_as_problem(app: FastAPI) -> None:
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.setdefault("Problem", Problem.model_json_schema())
         problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-        for operations in schema.get("paths", {}).values():
+        for path, operations in schema.get("paths", {}).items():
             for operation in operations.values():
                 invalid = operation.get("responses", {}).get("422")
                 if invalid is not None and PROBLEM_JSON not in invalid.get("content", {}):
@@ -201,6 +201,8 @@ def _document_validation_as_problem(app: FastAPI) -> None:
                         "413",
                         {"description": PayloadTooLarge.title, "content": problem},
                     )
+                if path.startswith("/v1/"):
+                    _document_generic_problems(operation, problem)
         app.openapi_schema = schema
         return schema
 
@@ -223,6 +225,29 @@ def _document_rate_limit(operation: dict[str, Any], problem: dict[str, Any]) -> 
             "content": problem,
         },
     )
+
+
+def _document_generic_problems(operation: dict[str, Any], problem: dict[str, Any]) -> None:
+    """The problems any API operation may answer, whatever its router says (errors.py):
+    422 for a body or parameter refused, 413 for a body over the limit, 429 (with
+    `Retry-After`) when the caller is over its rate limit, 503 (with `Retry-After`) when
+    the store had no connection free in time. 405 with `Allow` answers a
+    method a path does not have: it belongs to no operation, so none documents it."""
+    responses = operation.setdefault("responses", {})
+
+    def add(status: str, description: str, **extra: Any) -> None:
+        responses.setdefault(status, {"description": description, "content": problem, **extra})
+
+    if operation.get("requestBody") or operation.get("parameters"):
+        add("422", "The request is not valid (fields named)")
+    if operation.get("requestBody"):
+        add("413", "The request body is too large")
+    retry_after = {
+        "description": "Seconds until the caller may try again.",
+        "schema": {"type": "integer", "minimum": 0},
+    }
+    add("429", "Too many requests", headers={"Retry-After": retry_after})
+    add("503", "The store is busy: nothing was done", headers={"Retry-After": retry_after})
 
 
 async def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
@@ -276,12 +301,26 @@ class DeadLetterView(BaseModel):
     brand_id: str | None
     error: str = Field(description="Exception type and a fixed reason; never payload values.")
     deliveries: int
-    at: str
+    at: str = Field(json_schema_extra={"format": "date-time"})
 
 
 class DeadLetterPage(BaseModel):
     items: list[DeadLetterView]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    """Ready: every check passed. The checks are reported as they are computed."""
+
+    model_config = ConfigDict(extra="allow")
+    status: Literal["ready"]
+    nats: bool
+    store: bool
+    relay_lag: int
 
 
 def ops_router() -> APIRouter:
@@ -343,13 +382,20 @@ def _dead_letter_page(
 
 
 def health_router() -> APIRouter:
+    from shared.errors import error_responses
+
     router = APIRouter(tags=["health"])
 
     @router.get("/healthz", summary="Liveness: the process answers")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz() -> Health:
+        return Health(status="ok")
 
-    @router.get("/readyz", summary="Readiness: store, NATS, tasks, relay and consumer lag")
+    @router.get(
+        "/readyz",
+        summary="Readiness: store, NATS, tasks, relay and consumer lag",
+        response_model=Readiness,
+        responses=error_responses(503),
+    )
     async def readyz(request: Request) -> JSONResponse:
         checks, reasons = await readiness(runtime_of(request))
         if reasons:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
 
 from services.compensation.application import CompensationApplication
 from services.compensation.domain import CompensationCase
@@ -19,18 +20,30 @@ Viewer = Annotated[BrandScope, Depends(ops_scope("viewer"))]
 router = APIRouter(prefix="/v1", tags=["compensation"])
 
 
+class CompensationCaseView(BaseModel):
+    """Apology, offer and the consumer's answer; null until each has happened."""
+
+    complaint_id: UUID
+    apologised: bool
+    offer: dict[str, Any] | None = Field(description="`offer_id` and its `options`.")
+    offer_status: str | None
+    accepted_option: dict[str, Any] | None = Field(
+        description="`option_id`, `kind` and `amount_fen` of the option accepted."
+    )
+
+
 @router.get("/cases/{complaint_id}", responses=error_responses(401, 403, 404))
-async def get_case(complaint_id: UUID, app: App, scope: Viewer) -> dict[str, Any]:
+async def get_case(complaint_id: UUID, app: App, scope: Viewer) -> CompensationCaseView:
     """Apology, offer and the consumer's answer for one complaint."""
     case = await asyncio.to_thread(app.case, complaint_id)
     missing = NotFound(f"no compensation case for complaint {complaint_id}")
     if not isinstance(case, CompensationCase):  # none, or another aggregate (a dead letter...)
         raise missing
     scope.check(case.brand_id, missing)
-    return {
-        "complaint_id": str(complaint_id),
-        "apologised": case.apologised,
-        "offer": case.offer,
-        "offer_status": case.offer_status,
-        "accepted_option": case.accepted_option,
-    }
+    return CompensationCaseView(
+        complaint_id=complaint_id,
+        apologised=case.apologised,
+        offer=case.offer,
+        offer_status=case.offer_status,
+        accepted_option=case.accepted_option,
+    )

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from services.intake.bulk import (
     BATCH_PATH,
@@ -48,12 +48,28 @@ from services.intake.deps import (
 from services.intake.domain import Regulator
 from services.intake.errors import BrandNotRegistered, ComplaintNotFound
 from services.intake.regulators import refuse_regulator
+from services.intake.responses import (
+    COMPLAINT_LINKS,
+    NEW_KEY_LINKS,
+    BatchOutcome,
+    BrandCreated,
+    BrandView,
+    ComplaintList,
+    ComplaintView,
+    GroupView,
+    History,
+    KeyIssued,
+    RegulatorCreated,
+    SourceView,
+    TransferView,
+)
 from services.intake.schemas import (
     Confirmation,
     ConsumerAction,
     NewComplaint,
     NewRegulator,
     RegulatorTransfer,
+    no_unix_time,
     to_act_on_offer,
     to_confirm_details,
     to_receive_complaint,
@@ -77,17 +93,13 @@ from shared.security import (
     REGULATOR_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
+    parse_api_key,
 )
 from shared.service import runtime_of
 from shared.telemetry import current_trace_id
 
 router = APIRouter(prefix="/v1", tags=["complaints"])
 admin = APIRouter(prefix="/v1/admin", tags=["admin"])
-
-
-class ComplaintList(BaseModel):
-    items: list[dict[str, Any]]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
 
 
 class Withdrawal(BaseModel):
@@ -97,8 +109,14 @@ class Withdrawal(BaseModel):
 @router.post(
     "/complaints",
     status_code=201,
+    response_model=ComplaintView,
+    response_model_exclude_unset=True,
     responses={
-        200: {"description": "A repeat about an open complaint: that one, with `duplicate_of`"},
+        200: {
+            "description": "A repeat about an open complaint: that one, with `duplicate_of`",
+            "model": ComplaintView,
+        },
+        201: {"description": "Recorded", "links": COMPLAINT_LINKS},
         **error_responses(401, 403, 409, 413, 422),
     },
     summary="Record a complaint (受理)",
@@ -127,19 +145,45 @@ async def post_complaint(
     return body
 
 
-@router.get("/complaints/{complaint_id}", responses=error_responses(401, 404))
+@router.get(
+    "/complaints/{complaint_id}",
+    operation_id="get_complaint",
+    response_model=ComplaintView,
+    responses=error_responses(401, 404),
+)
 async def get_complaint(complaint_id: UUID, brand: BrandId, app: App) -> dict[str, Any]:
     """The complaint's status, fed by all four services; its free text as typed while the
     consumer's key exists (`free_text`), redacted once they were erased."""
     return await asyncio.to_thread(app.complaint_for_brand, brand, complaint_id)
 
 
-@router.get("/complaints", responses=error_responses(401, 422))
+@router.get(
+    "/complaints",
+    response_model=ComplaintList,
+    responses={
+        200: {
+            "description": "A page of the brand's complaints",
+            "links": {
+                "NextPage": {
+                    "operationId": "list_complaints",
+                    "parameters": {"cursor": "$response.body#/next_cursor"},
+                    "description": "The next page (while `next_cursor` is not null)",
+                }
+            },
+        },
+        **error_responses(401, 422),
+    },
+    operation_id="list_complaints",
+)
 async def list_complaints(
     brand: BrandId,
     app: App,
     status: Annotated[str | None, Query(max_length=40)] = None,
-    since: Annotated[datetime | None, Query(description="Received at or after (ISO 8601).")] = None,
+    since: Annotated[
+        datetime | None,
+        BeforeValidator(no_unix_time),
+        Query(description="Received at or after (ISO 8601 date-time; not a number)."),
+    ] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     queue: Annotated[
@@ -159,7 +203,9 @@ async def list_complaints(
 
 @router.post(
     "/complaints/{complaint_id}/consumer-actions",
+    operation_id="post_consumer_action",
     status_code=202,
+    response_model=ComplaintView,
     responses=error_responses(401, 404, 409, 413, 422),
     summary="The consumer accepts, rejects or counters the offer that stands",
 )
@@ -172,7 +218,9 @@ async def post_consumer_action(
 
 @router.post(
     "/complaints/{complaint_id}/withdrawal",
+    operation_id="post_withdrawal",
     status_code=202,
+    response_model=ComplaintView,
     responses=error_responses(401, 404, 409, 422),
     summary="The consumer withdraws the complaint",
 )
@@ -185,6 +233,8 @@ async def post_withdrawal(
 
 @router.post(
     "/complaints/{complaint_id}/confirmation",
+    operation_id="post_confirmation",
+    response_model=ComplaintView,
     responses=error_responses(401, 404, 409, 413, 422),
     summary="The record was read back to the consumer and confirmed",
 )
@@ -195,7 +245,9 @@ async def post_confirmation(
     return complaint_view(await asyncio.to_thread(app.confirm, command))
 
 
-@router.get("/groups/{group_id}", responses=error_responses(401, 404, 422))
+@router.get(
+    "/groups/{group_id}", response_model=GroupView, responses=error_responses(401, 404, 422)
+)
 async def get_group(group_id: UUID, brand: BrandId, app: App) -> dict[str, Any]:
     """A group complaint: many consumers against one merchant, its members and count."""
     group = await asyncio.to_thread(app.group, brand, group_id)
@@ -203,14 +255,18 @@ async def get_group(group_id: UUID, brand: BrandId, app: App) -> dict[str, Any]:
     return group_view(group, members)
 
 
-@router.get("/complaints/{complaint_id}/history", responses=error_responses(401, 404))
-async def get_history(
-    complaint_id: UUID, brand: BrandId, app: App, request: Request
-) -> dict[str, Any]:
+@router.get(
+    "/complaints/{complaint_id}/history",
+    operation_id="get_history",
+    responses=error_responses(401, 404),
+)
+async def get_history(complaint_id: UUID, brand: BrandId, app: App, request: Request) -> History:
     """Every event of the complaint from all four services, in causal order."""
     await asyncio.to_thread(app.complaint, brand, complaint_id)
     entries = await complaint_history(runtime_of(request).bus, complaint_id, brand)
-    return {"complaint_id": str(complaint_id), "events": [e.as_dict() for e in entries]}
+    return History.model_validate(
+        {"complaint_id": complaint_id, "events": [e.as_dict() for e in entries]}
+    )
 
 
 @router.get(
@@ -218,13 +274,15 @@ async def get_history(
     tags=["ops"],
     responses=error_responses(401, 403, 404),
 )
-async def get_ops_history(complaint_id: UUID, request: Request, scope: Viewer) -> dict[str, Any]:
+async def get_ops_history(complaint_id: UUID, request: Request, scope: Viewer) -> History:
     """Ops view of a complaint's history across all four streams (404: none in scope)."""
     entries = await complaint_history(runtime_of(request).bus, complaint_id)
     visible = scope.only(entries, lambda entry: entry.event.brand_id)
     if not visible:
         raise ComplaintNotFound(f"complaint {complaint_id} not found")
-    return {"complaint_id": str(complaint_id), "events": [e.as_dict() for e in visible]}
+    return History.model_validate(
+        {"complaint_id": complaint_id, "events": [e.as_dict() for e in visible]}
+    )
 
 
 class SourceAction(BaseModel):
@@ -232,7 +290,10 @@ class SourceAction(BaseModel):
 
 
 @router.get(
-    "/ops/sources/{subject_ref}", tags=["ops"], responses=error_responses(401, 403, 404, 422)
+    "/ops/sources/{subject_ref}",
+    tags=["ops"],
+    response_model=SourceView,
+    responses=error_responses(401, 403, 404, 422),
 )
 async def get_source(subject_ref: UUID, app: App, scope: Viewer) -> dict[str, Any]:
     """A contact source: its contacts, nuisance flag, block and refused contacts."""
@@ -243,6 +304,7 @@ async def get_source(subject_ref: UUID, app: App, scope: Viewer) -> dict[str, An
 @router.post(
     "/ops/sources/{subject_ref}/block",
     tags=["ops"],
+    response_model=SourceView,
     responses=error_responses(401, 403, 404, 409, 422),
     summary="Block a harassing source: its further complaints are refused (403)",
 )
@@ -256,6 +318,7 @@ async def post_source_block(
 @router.post(
     "/ops/sources/{subject_ref}/nuisance",
     tags=["ops"],
+    response_model=SourceView,
     responses=error_responses(401, 403, 404, 422),
     summary="Flag a source as nuisance: its further complaints go to the nuisance queue",
 )
@@ -320,8 +383,12 @@ SignedRegulator = Annotated[Regulator, Depends(signed_regulator)]
     "/regulator/transfers",
     tags=["regulator"],
     status_code=201,
+    response_model=TransferView,
     responses={
-        200: {"description": "This transfer number was received before: the same complaint"},
+        200: {
+            "description": "This transfer number was received before: the same complaint",
+            "model": TransferView,
+        },
         **error_responses(401, 413, 422),
     },
     summary="A regulator transfers a complaint to a brand (转办)",
@@ -346,7 +413,10 @@ async def post_transfer(
     BATCH_PATH.removeprefix("/v1"),
     tags=["regulator"],
     responses={
-        200: {"description": "Each transfer's outcome, in order: 201, 200, 409 or 422"},
+        200: {
+            "description": "Each transfer's outcome, in order: 201, 200, 409 or 422",
+            "model": BatchOutcome,
+        },
         **error_responses(401, 413, 422),
     },
     summary="A regulator transfers many complaints at once (batch import)",
@@ -363,7 +433,15 @@ async def post_transfer(
                                 "type": "array",
                                 "minItems": 1,
                                 "maxItems": MAX_TRANSFERS,
-                                "items": {"$ref": "#/components/schemas/RegulatorTransfer"},
+                                # Each item is validated on its own: an invalid one
+                                # is refused in its result (422), never the batch.
+                                "items": {
+                                    "description": "A RegulatorTransfer (checked per item)",
+                                    "anyOf": [
+                                        {"$ref": "#/components/schemas/RegulatorTransfer"},
+                                        {},
+                                    ],
+                                },
                             }
                         },
                     }
@@ -393,6 +471,7 @@ async def post_transfer_batch(
 @router.get(
     "/regulator/transfers/{transfer_number}",
     tags=["regulator"],
+    response_model=TransferView,
     responses=error_responses(401, 404, 422),
 )
 async def get_transfer(
@@ -416,21 +495,30 @@ class NewBrand(BaseModel):
     name: str = Field(min_length=1, max_length=200)
 
 
-@admin.post("/brands", status_code=201, responses=error_responses(401, 403, 409, 422))
-async def post_brand(new: NewBrand, app: App, _: PlatformAdmin) -> dict[str, Any]:
+@admin.post(
+    "/brands",
+    status_code=201,
+    responses={
+        201: {"description": "Registered, with its first key", "links": NEW_KEY_LINKS},
+        **error_responses(401, 403, 409, 422),
+    },
+)
+async def post_brand(new: NewBrand, app: App, _: PlatformAdmin) -> BrandCreated:
     """Register a brand and issue its first API key (shown once): an all-brands admin only."""
     command = RegisterBrand(new.brand_id, new.name, datetime.now(UTC))
     await asyncio.to_thread(app.register_brand, command)
     key = await asyncio.to_thread(app.issue_api_key, IssueApiKey(new.brand_id, datetime.now(UTC)))
-    return {"brand_id": new.brand_id, "name": new.name, "api_key": key}
+    return BrandCreated(
+        brand_id=new.brand_id, name=new.name, api_key=key, key_id=parse_api_key(key) or ""
+    )
 
 
 @admin.get("/brands", responses=error_responses(401, 403))
-async def get_brands(app: App, scope: Admin) -> list[dict[str, Any]]:
+async def get_brands(app: App, scope: Admin) -> list[BrandView]:
     """The brands of the caller's token."""
     brands = scope.only(await asyncio.to_thread(app.brands), lambda brand: brand.brand_id)
     return [
-        {"brand_id": b.brand_id, "name": b.name, "active_keys": b.active_keys()} for b in brands
+        BrandView(brand_id=b.brand_id, name=b.name, active_keys=b.active_keys()) for b in brands
     ]
 
 
@@ -439,16 +527,27 @@ def _brand_in_scope(scope: BrandScope, brand: str) -> None:
     scope.check(brand, BrandNotRegistered(f"brand {brand} is not registered"))
 
 
-@admin.post("/brands/{brand}/keys", status_code=201, responses=error_responses(401, 403, 404))
-async def post_brand_key(brand: str, app: App, scope: Admin) -> dict[str, Any]:
+@admin.post(
+    "/brands/{brand}/keys",
+    operation_id="post_brand_key",
+    status_code=201,
+    responses={
+        201: {"description": "Issued", "links": NEW_KEY_LINKS},
+        **error_responses(401, 403, 404),
+    },
+)
+async def post_brand_key(brand: str, app: App, scope: Admin) -> KeyIssued:
     """Issue another key (rotation: issue, switch the portal over, revoke the old one)."""
     _brand_in_scope(scope, brand)
     key = await asyncio.to_thread(app.issue_api_key, IssueApiKey(brand, datetime.now(UTC)))
-    return {"brand_id": brand, "api_key": key}
+    return KeyIssued(brand_id=brand, api_key=key, key_id=parse_api_key(key) or "")
 
 
 @admin.delete(
-    "/brands/{brand}/keys/{key_id}", status_code=204, responses=error_responses(401, 403, 404)
+    "/brands/{brand}/keys/{key_id}",
+    operation_id="delete_brand_key",
+    status_code=204,
+    responses=error_responses(401, 403, 404),
 )
 async def delete_brand_key(brand: str, key_id: str, app: App, scope: Admin) -> Response:
     _brand_in_scope(scope, brand)
@@ -458,11 +557,11 @@ async def delete_brand_key(brand: str, key_id: str, app: App, scope: Admin) -> R
 
 
 @admin.post("/regulators", status_code=201, responses=error_responses(401, 403, 409, 422))
-async def post_regulator(new: NewRegulator, app: App, _: PlatformAdmin) -> dict[str, Any]:
+async def post_regulator(new: NewRegulator, app: App, _: PlatformAdmin) -> RegulatorCreated:
     """Register a regulator integration (all-brands admin); its secret is shown once, here.
 
     It is stored encrypted (HMAC verification needs the secret itself), never logged.
     """
     command = to_register_regulator(new, datetime.now(UTC))
     secret = await asyncio.to_thread(app.register_regulator, command)
-    return {**new.model_dump(), "secret": secret}
+    return RegulatorCreated(**new.model_dump(), secret=secret)

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from services.intake.domain import Complaint
 from services.intake.errors import IntakeError
-from shared.errors import BadRequest
+from shared.errors import InvalidParameter
 from shared.readmodels import (
     Cmp,
     Column,
@@ -51,8 +51,10 @@ COMPLAINTS = Table(
 ORDER = ("received_at", "complaint_id")
 
 
-class InvalidListCursor(BadRequest, IntakeError):
+class InvalidListCursor(InvalidParameter, IntakeError):
     """The list cursor was not handed out by this listing."""
+
+    parameter = "cursor"
 
 
 @dataclass

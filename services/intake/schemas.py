@@ -1,17 +1,23 @@
 """The HTTP bodies intake accepts, validated, and the command each becomes.
 
+Integers, booleans and dates are what the schema's types say (`"1"`, `1.5`, `0` for a
+boolean, a number for a date are refused); every constraint the server enforces is in the
+schema.
+
 Request models belong to the API; the service layer never sees them, only the
 commands (commands.py) that `to_*` functions build from them.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from phonenumbers import PhoneMetadata
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_validator
 
 from services.intake.commands import (
     ActOnOffer,
@@ -26,22 +32,77 @@ from shared.contracts.intake import Channel, DemandKind
 from shared.store import derive_id
 
 
+def _json_integer(value: object) -> object:
+    """An integer as JSON Schema has it: `12` or `12.0`, never `"12"` nor `true`."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be an integer")
+    return value
+
+
+def _json_date(value: object) -> object:
+    """A date as JSON Schema's `format: date` has it: `YYYY-MM-DD`, never a number."""
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
+        raise ValueError("must be a date, YYYY-MM-DD")
+    return value
+
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+JsonDate = Annotated[date, BeforeValidator(_json_date)]
+# Constraints before the validator: on the integer itself, so the schema has them.
+Fen = Annotated[int, Field(ge=0, le=10**12), BeforeValidator(_json_integer)]
+
+
+def no_unix_time(value: Any) -> Any:
+    """`since` is an ISO 8601 date-time, as documented; pydantic alone would also take a
+    number of seconds ("0.5") for one."""
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        raise ValueError("an ISO 8601 date-time, not a number")
+    return value
+
+
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def _mainland_phone_pattern() -> str:
+    """A mainland China number as the numbering plan (libphonenumber's metadata) allows it:
+    a mobile number, optionally with +86, or a fixed line with its area code after 0 or +86.
+    Every string it matches is a valid number (tests/unit/test_schemas.py checks), so the
+    schema says exactly what the server takes."""
+    plan = PhoneMetadata.metadata_for_region("CN")
+    if plan is None or plan.mobile is None or plan.fixed_line is None:
+        raise RuntimeError("phonenumbers has no mainland China numbering plan")
+    mobile, fixed = plan.mobile.national_number_pattern, plan.fixed_line.national_number_pattern
+    return rf"^(?:(?:\+86)?(?:{mobile})|(?:\+86|0)(?:{fixed}))$"
+
+
+PHONE_PATTERN = _mainland_phone_pattern()
+_PHONE = re.compile(PHONE_PATTERN)
+
+
 class ConsumerIn(BaseModel):
     """The consumer: all of it is PII, encrypted at rest, never logged."""
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=100)
-    phone: str = Field(description="Mainland or international number; validated.")
+    phone: str = Field(
+        max_length=20,
+        description="A mainland China number, digits only: a mobile (`13812345678`, or with "
+        "`+86`) or a fixed line with its area code after `0` or `+86` (`02112345678`).",
+        # In the schema, not as a constraint: a refusal names the rule, not this pattern.
+        json_schema_extra={"pattern": PHONE_PATTERN},
+    )
     address: str | None = Field(default=None, max_length=300)
     id_number: str | None = Field(default=None, max_length=30)
 
     @field_validator("phone")
     @classmethod
     def _valid_phone(cls, value: str) -> str:
+        if not _PHONE.fullmatch(value):
+            raise ValueError("not a mainland China mobile or fixed-line number")
         try:
             number = phonenumbers.parse(value, "CN")
-        except phonenumbers.NumberParseException as error:
-            raise ValueError(f"not a phone number: {error}") from None
+        except phonenumbers.NumberParseException:
+            raise ValueError("not a mainland China mobile or fixed-line number") from None
         if not phonenumbers.is_valid_number(number):
             raise ValueError("not a valid phone number")
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
@@ -56,8 +117,8 @@ class ProductIn(BaseModel):
 
 class OrderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    purchase_date: date | None = None
-    price_fen: int | None = Field(default=None, ge=0, le=10**12, description="Integer fen.")
+    purchase_date: JsonDate | None = None
+    price_fen: Fen | None = Field(default=None, description="Integer fen.")
     merchant: str | None = Field(default=None, max_length=200)
     order_ref: str | None = Field(default=None, max_length=100)
 
@@ -65,7 +126,7 @@ class OrderIn(BaseModel):
 class DemandIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: DemandKind
-    amount_fen: int | None = Field(default=None, ge=0, le=10**12)
+    amount_fen: Fen | None = None
 
 
 class ComplaintDetails(BaseModel):
@@ -80,8 +141,8 @@ class ComplaintDetails(BaseModel):
     attachments: list[str] = Field(
         default=[], max_length=50, description="References to attachments, not their bytes."
     )
-    media_exposure: bool = False
-    injury: bool = False
+    media_exposure: StrictBool = False
+    injury: StrictBool = False
 
 
 class NewComplaint(ComplaintDetails):
@@ -99,7 +160,7 @@ class ConsumerAction(BaseModel):
     option_id: str | None = None
     reason: str | None = Field(default=None, max_length=2000)
     counter_kind: str | None = Field(default=None, max_length=50)
-    counter_amount_fen: int | None = Field(default=None, ge=0, le=10**12)
+    counter_amount_fen: Fen | None = None
 
 
 # Fields a read-back may correct; the consumer's own details are PII and go to the vault.
@@ -144,7 +205,9 @@ class RegulatorTransfer(BaseModel):
     transfer_number: str = Field(
         pattern=r"^[\w.-]{1,64}$", description="The regulator's own number for the transfer."
     )
-    deadline_working_days: int = Field(ge=1, le=60, description="China working days (调休 aware).")
+    deadline_working_days: Annotated[
+        int, Field(ge=1, le=60), BeforeValidator(_json_integer)
+    ] = Field(description="China working days (调休 aware).")
     brand_id: str = Field(min_length=1, max_length=42, description="The brand complained about.")
     complaint: ComplaintDetails
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends
+from pydantic import BaseModel
 
 from services.routing.application import RoutingApplication
 from services.routing.domain import RoutingCase
@@ -19,17 +20,26 @@ Viewer = Annotated[BrandScope, Depends(ops_scope("viewer"))]
 router = APIRouter(prefix="/v1", tags=["routing"])
 
 
+class RoutingCaseView(BaseModel):
+    """The routing decision; each part is null until routing has made it."""
+
+    complaint_id: UUID
+    category: str | None
+    severity: str | None
+    handler_id: str | None
+
+
 @router.get("/cases/{complaint_id}", responses=error_responses(401, 403, 404))
-async def get_case(complaint_id: UUID, app: App, scope: Viewer) -> dict[str, Any]:
+async def get_case(complaint_id: UUID, app: App, scope: Viewer) -> RoutingCaseView:
     """The routing decision for one complaint."""
     case = await asyncio.to_thread(app.case, complaint_id)
     missing = NotFound(f"no routing case for complaint {complaint_id}")
     if not isinstance(case, RoutingCase):  # none, or another aggregate (a dead letter...)
         raise missing
     scope.check(case.brand_id, missing)
-    return {
-        "complaint_id": str(complaint_id),
-        "category": case.category,
-        "severity": case.severity,
-        "handler_id": case.handler_id,
-    }
+    return RoutingCaseView(
+        complaint_id=complaint_id,
+        category=case.category,
+        severity=case.severity,
+        handler_id=case.handler_id,
+    )

@@ -44,7 +44,8 @@ async def test_a_cursor_the_list_did_not_hand_out_is_a_problem_not_a_crash(servi
         ("/v1/webhooks/deliveries", "WzEsMl0"),
     ]:
         response = await intake.client.get(path, headers=brand, params={"cursor": cursor})
-        assert response.status_code == 400, (path, cursor, response.text)
+        assert response.status_code == 422, (path, cursor, response.text)
+        assert response.json()["errors"][0]["loc"] == ["query", "cursor"]
         assert response.headers["content-type"].startswith("application/problem+json")
 
 

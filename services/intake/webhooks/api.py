@@ -26,16 +26,22 @@ from shared.service import runtime_of
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
 
+# What `_http_url` lets through, in the schema: a scheme, a host, an optional port and rest.
+URL_PATTERN = r"^https?://[^\s/?#@:\[\]]+(?::[0-9]{1,5})?(?:[/?#]\S*)?$"
+EventType = Annotated[str, Field(json_schema_extra={"enum": sorted(PAYLOADS)})]
+
+
 class NewSubscription(BaseModel):
     """A webhook: where to POST, and which event types."""
 
     model_config = ConfigDict(extra="forbid")
     url: str = Field(
         max_length=2000,
+        pattern=URL_PATTERN,
         description="An http or https (in production: https) URL of a public endpoint, "
         "without credentials; every address its host resolves to must be public.",
     )
-    event_types: list[str] = Field(
+    event_types: list[EventType] = Field(
         min_length=1, max_length=len(PAYLOADS), description="Contract event types."
     )
 
@@ -86,7 +92,19 @@ def _view(subscription: WebhookSubscription) -> SubscriptionView:
 @router.post(
     "",
     status_code=201,
-    responses=error_responses(401, 409, 413, 422),
+    responses={
+        201: {
+            "description": "Registered",
+            "links": {
+                "DeleteWebhook": {
+                    "operationId": "delete_webhook",
+                    "parameters": {"subscription_id": "$response.body#/id"},
+                    "description": "Remove it again",
+                }
+            },
+        },
+        **error_responses(401, 409, 413, 422),
+    },
     summary="Register a webhook; its signing secret is returned only in this response",
 )
 async def post_webhook(
@@ -124,7 +142,13 @@ async def get_deliveries(
     return DeliveryPage(items=items, next_cursor=next_cursor)
 
 
-@router.delete("/{subscription_id}", status_code=204, responses=error_responses(401, 404, 422))
+@router.delete(
+    # `uuid`: only an id matches, so DELETE /v1/webhooks/deliveries is a 405, not a 422.
+    "/{subscription_id:uuid}",
+    operation_id="delete_webhook",
+    status_code=204,
+    responses=error_responses(401, 404, 422),
+)
 async def delete_webhook(subscription_id: UUID, brand: BrandId, app: App) -> Response:
     """Remove a webhook; its pending deliveries are abandoned and its secret destroyed."""
     command = UnsubscribeWebhook(brand, subscription_id, datetime.now(UTC))

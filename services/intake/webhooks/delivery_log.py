@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from services.intake.errors import IntakeError
 from services.intake.webhooks.domain import WebhookDelivery
-from shared.errors import BadRequest
+from shared.errors import InvalidParameter
 from shared.readmodels import (
     Cmp,
     Column,
@@ -82,8 +82,10 @@ CONNECTION_FAILED = "connection failed"
 ATTEMPT_ERRORS = (TARGET_NOT_ALLOWED, TIMEOUT, CONNECTION_FAILED)
 
 
-class InvalidDeliveryCursor(BadRequest, IntakeError):
+class InvalidDeliveryCursor(InvalidParameter, IntakeError):
     """The deliveries cursor was not handed out by this listing."""
+
+    parameter = "cursor"
 
 
 ERROR_DESCRIPTION = (

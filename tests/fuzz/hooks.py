@@ -1,0 +1,109 @@
+"""schemathesis hooks for the fuzz tier (loaded by `st run` through the generated config).
+
+- Regulator routes are signed like a regulator signs them (HMAC over the bytes sent), so
+  generated transfers get past authentication and reach validation and the use cases.
+- Webhook targets: a schema-valid URL names any host; positive cases register a loopback
+  URL instead (a closed port: deliveries fail fast), so the delivery worker never resolves
+  or calls invented hosts. Negative cases keep their invalid URLs.
+- Regulator transfers: positive cases name the registered brand (the schema cannot say
+  which brands exist; an unknown one is refused, 422, by design).
+- Positive batches keep at most MAX_FUZZ_BATCH transfers.
+- Opaque list cursors: a generated string that matches the schema is still not a cursor
+  the service handed out (the server refuses it, 422). Positive cases get no invented
+  cursor; the stateful phase follows `next_cursor` links with real ones, and negative
+  cases keep theirs.
+
+The regulator's id and secret come from the environment the test sets (FUZZ_REGULATOR_*).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import requests
+import schemathesis
+from schemathesis import GenerationMode
+
+from shared.security import (
+    NONCE_HEADER,
+    REGULATOR_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    sign_request,
+)
+
+LISTS_WITH_CURSOR = ("/v1/complaints", "/v1/webhooks/deliveries")
+# A valid batch of thousands is the bulk benchmark's job (bench/bulk.md): here it would hold
+# the store's writer for seconds on a shared CI machine. Negative cases (5001 items) stay.
+MAX_FUZZ_BATCH = 50
+
+
+class RegulatorSignature(requests.auth.AuthBase):
+    """Sign the request as prepared (final path, query and body bytes), as tests do."""
+
+    def __init__(self, regulator_id: str, secret: str) -> None:
+        self.regulator_id = regulator_id
+        self.secret = secret.encode()
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        parts = urlsplit(request.url or "")
+        path = unquote(parts.path) + (f"?{parts.query}" if parts.query else "")
+        body = request.body or b""
+        if isinstance(body, str):
+            body = body.encode()
+        timestamp, nonce = int(time.time()), secrets.token_hex(12)
+        request.headers[REGULATOR_HEADER] = self.regulator_id
+        request.headers[TIMESTAMP_HEADER] = str(timestamp)
+        request.headers[NONCE_HEADER] = nonce
+        request.headers[SIGNATURE_HEADER] = sign_request(
+            self.secret, request.method or "GET", path, timestamp, nonce, body
+        )
+        return request
+
+
+@schemathesis.hook
+def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
+    if case.path.startswith("/v1/regulator/"):
+        kwargs["auth"] = RegulatorSignature(
+            os.environ["FUZZ_REGULATOR_ID"], os.environ["FUZZ_REGULATOR_SECRET"]
+        )
+
+
+def _positive(case: Any) -> bool:
+    return case.meta is not None and case.meta.generation.mode == GenerationMode.POSITIVE
+
+
+@schemathesis.hook
+def map_case(context: Any, case: Any) -> Any:
+    method = case.method.upper()
+    if not _positive(case):
+        return case
+    if (
+        method == "GET"
+        and case.path in LISTS_WITH_CURSOR
+        and isinstance(case.query, dict)
+        and "cursor" in case.query
+    ):
+        case.query = {k: v for k, v in case.query.items() if k != "cursor"}
+    if method == "POST" and case.path == "/v1/webhooks" and isinstance(case.body, dict):
+        case.body = {**case.body, "url": os.environ["FUZZ_WEBHOOK_URL"]}
+    if method == "POST" and case.path == "/v1/regulator/transfers" and isinstance(case.body, dict):
+        case.body = _to_known_brand(case.body)
+    if method == "POST" and case.path == "/v1/regulator/transfers/batch":
+        body = case.body if isinstance(case.body, dict) else {}
+        if isinstance(body.get("transfers"), list):
+            transfers = body["transfers"][:MAX_FUZZ_BATCH]
+            case.body = {**body, "transfers": [_to_known_brand(t) for t in transfers]}
+    return case
+
+
+def _to_known_brand(transfer: Any) -> Any:
+    """A transfer about a registered brand: one about an unknown brand is refused (422)
+    whatever its shape, which the schema cannot say."""
+    if isinstance(transfer, dict) and "brand_id" in transfer:
+        return {**transfer, "brand_id": os.environ["FUZZ_BRAND"]}
+    return transfer
