@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -21,10 +20,10 @@ from typing import Any
 
 import httpx
 
-from shared.settings import DEFAULT_PORTS, SERVICES, Settings, load_settings
+from shared.ops_tokens import add_token_parser, cli_token
+from shared.settings import DEFAULT_PORTS, SERVICES, load_settings
 
 NATS_PORT = 4222
-CLI_TOKEN_TTL_S = 600  # the all-brands admin token the CLI's own commands mint per run
 
 
 def find_nats_server() -> str:
@@ -434,78 +433,6 @@ def cmd_import_transfers(args: argparse.Namespace) -> int:
     return run_import(args.file, args.regulator_id, secret, args.url, args.batch)
 
 
-def cli_token(settings: Settings) -> str:
-    """A short-lived all-brands admin token for the CLI's own calls (the settings' key)."""
-    from shared.security import mint_ops_token
-
-    return mint_ops_token(
-        settings.token_key.encode(),
-        sub="aftersales-cli",
-        roles=("admin",),
-        brands=("*",),
-        ttl_s=min(CLI_TOKEN_TTL_S, settings.token_max_ttl_s),
-        now=int(time.time()),
-        issuer=settings.token_issuer,
-        audience=settings.token_audience,
-    )
-
-
-_TTL = re.compile(r"([0-9]{1,7})([smhd]?)")
-_TTL_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400}
-_BRAND = re.compile(r"\*|[a-z0-9][a-z0-9-]{1,40}")
-
-
-def cmd_token(args: argparse.Namespace) -> int:
-    """`token issue`: print an ops token minted with the configured key, issuer, audience."""
-    from shared.security import mint_ops_token
-    from shared.settings import DEV_SECRET
-
-    settings = load_settings(check_secrets=False)
-    ttl = _TTL.fullmatch(args.ttl)
-    if ttl is None:
-        return _refuse(f"--ttl {args.ttl!r}: a number of seconds, or with s, m, h or d")
-    ttl_s = int(ttl.group(1)) * _TTL_UNITS[ttl.group(2)]
-    if not 1 <= ttl_s <= settings.token_max_ttl_s:
-        return _refuse(
-            f"--ttl {args.ttl}: tokens live at most {settings.token_max_ttl_s} s "
-            "(AFTERSALES_TOKEN_MAX_TTL_S)"
-        )
-    brands = tuple(dict.fromkeys(args.brand))
-    bad = [b for b in brands if not _BRAND.fullmatch(b)]
-    if bad:
-        return _refuse(f"--brand {bad[0]!r}: a brand id (lowercase slug) or '*' for all brands")
-    if settings.token_key == DEV_SECRET and settings.environment != "development":
-        sys.stderr.write(
-            "aftersales token: minted with the development key (AFTERSALES_TOKEN_KEY unset); "
-            "only a platform in development accepts it\n"
-        )
-    print(
-        mint_ops_token(
-            settings.token_key.encode(),
-            sub=args.sub,
-            roles=(args.role,),
-            brands=brands,
-            ttl_s=ttl_s,
-            now=int(time.time()),
-            authority_fen=args.authority_fen,
-            issuer=settings.token_issuer,
-            audience=settings.token_audience,
-        )
-    )
-    return 0
-
-
-def _fen(text: str) -> int:
-    if not text.isascii() or not text.isdigit() or len(text) > 15:
-        raise argparse.ArgumentTypeError("a whole number of fen, 0 or more")
-    return int(text)
-
-
-def _refuse(message: str) -> int:
-    sys.stderr.write(f"aftersales token: {message}\n")
-    return 2
-
-
 def cmd_nats_config(args: argparse.Namespace) -> int:
     """Write the nats-server config (users, permissions, JetStream dir) for a deployment."""
     from shared.natsauth import USERS, credentials_from_env, write_server_config
@@ -565,22 +492,7 @@ def parser() -> argparse.ArgumentParser:
     imports.add_argument("--url", default=intake_url)
     imports.add_argument("--batch", type=int, default=2000, help="transfers per request (≤ 5000)")
     imports.set_defaults(run=cmd_import_transfers)
-    token = sub.add_parser("token", help="mint ops bearer tokens (token issue --help)")
-    token_sub = token.add_subparsers(dest="token_command", required=True)
-    issue = token_sub.add_parser(
-        "issue", help="print an ops token signed with AFTERSALES_TOKEN_KEY (settings/env)"
-    )
-    roles = ["viewer", "handler", "supervisor", "admin"]
-    issue.add_argument("--role", required=True, choices=roles)
-    issue.add_argument(
-        "--brand", action="append", required=True, help="a brand id, repeatable; '*': all brands"
-    )
-    issue.add_argument("--ttl", default="8h", help="lifetime: 3600, 90m, 8h, 1d (default 8h)")
-    issue.add_argument("--sub", default=os.environ.get("USER") or "ops", help="who it is for")
-    issue.add_argument(
-        "--authority-fen", type=_fen, default=0, help="compensation authority in fen (≥ 0)"
-    )
-    issue.set_defaults(run=cmd_token)
+    add_token_parser(sub)
     nats_config = sub.add_parser(
         "nats-config",
         help="write the nats-server config from AFTERSALES_NATS_PASSWORD_<USER> variables",

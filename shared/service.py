@@ -27,6 +27,7 @@ from shared.auth import BrandScope, ops_scope
 from shared.bus import Bus, StreamLimits
 from shared.consumer import ConsumerRunner
 from shared.errors import install_problem_handlers, problem_response
+from shared.openapi_docs import document_problems
 from shared.outbox import OutboxRelay
 from shared.ratelimit import RateLimits, install_rate_limits
 from shared.settings import (
@@ -152,7 +153,7 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     )
     install_rate_limits(app, RateLimits.from_settings(settings))
     install_problem_handlers(app)
-    _document_validation_as_problem(app)
+    document_problems(app)
     app.add_middleware(TracingMiddleware, service=spec.name)
     app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES, per_path=spec.body_limits)
     app.include_router(health_router())
@@ -168,86 +169,6 @@ def open_application(spec: ServiceSpec, settings: Settings) -> ServiceApplicatio
     env.update(application_secrets(settings))
     prepare_store(env)
     return spec.application(env)
-
-
-def _document_validation_as_problem(app: FastAPI) -> None:
-    """FastAPI documents its own 422 shape; ours is problem+json: say so in the schema."""
-    from fastapi.openapi.utils import get_openapi
-
-    from shared.errors import PROBLEM_JSON, PayloadTooLarge, Problem
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        schema = get_openapi(
-            title=app.title,
-            version=app.version,
-            summary=app.summary,
-            description=app.description,
-            routes=app.routes,
-        )
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components.setdefault("Problem", Problem.model_json_schema())
-        problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-        for path, operations in schema.get("paths", {}).items():
-            for operation in operations.values():
-                invalid = operation.get("responses", {}).get("422")
-                if invalid is not None and PROBLEM_JSON not in invalid.get("content", {}):
-                    invalid["content"] = problem
-                    invalid["description"] = "The request is not valid (fields named)"
-                _document_rate_limit(operation, problem)
-                if "requestBody" in operation:  # BodyLimitMiddleware answers for every path
-                    operation["responses"].setdefault(
-                        "413",
-                        {"description": PayloadTooLarge.title, "content": problem},
-                    )
-                if path.startswith("/v1/"):
-                    _document_generic_problems(operation, problem)
-        app.openapi_schema = schema
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
-def _document_rate_limit(operation: dict[str, Any], problem: dict[str, Any]) -> None:
-    """429 on every operation whose caller is rate limited: API key, bearer token, regulator."""
-    from shared.errors import RATE_LIMITED_HEADERS, TooManyRequests
-    from shared.security import REGULATOR_HEADER
-
-    signed = any(p.get("name") == REGULATOR_HEADER for p in operation.get("parameters", ()))
-    if not (operation.get("security") or signed):
-        return
-    operation.setdefault("responses", {}).setdefault(
-        "429",
-        {
-            "description": TooManyRequests.title + " (per caller, see Retry-After)",
-            "headers": RATE_LIMITED_HEADERS,
-            "content": problem,
-        },
-    )
-
-
-def _document_generic_problems(operation: dict[str, Any], problem: dict[str, Any]) -> None:
-    """The problems any API operation may answer, whatever its router says (errors.py):
-    422 for a body or parameter refused, 413 for a body over the limit, 429 (with
-    `Retry-After`) when the caller is over its rate limit, 503 (with `Retry-After`) when
-    the store had no connection free in time. 405 with `Allow` answers a
-    method a path does not have: it belongs to no operation, so none documents it."""
-    responses = operation.setdefault("responses", {})
-
-    def add(status: str, description: str, **extra: Any) -> None:
-        responses.setdefault(status, {"description": description, "content": problem, **extra})
-
-    if operation.get("requestBody") or operation.get("parameters"):
-        add("422", "The request is not valid (fields named)")
-    if operation.get("requestBody"):
-        add("413", "The request body is too large")
-    retry_after = {
-        "description": "Seconds until the caller may try again.",
-        "schema": {"type": "integer", "minimum": 0},
-    }
-    add("429", "Too many requests", headers={"Retry-After": retry_after})
-    add("503", "The store is busy: nothing was done", headers={"Retry-After": retry_after})
 
 
 async def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
