@@ -301,7 +301,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     base = args.url.rstrip("/")
     token = cli_token(settings)
     key = args.api_key or _bootstrap_brand(base, token, Path(settings.data_dir))
-    code = run_demo(base, key, token)
+    code = run_demo(base, key, token, lambda brand: cli_token(settings, brands=(brand,)))
     if code != 0 or not Path(settings.data_dir).is_dir():
         return code  # a remote platform: its stores are not here to replay
     _say("\n== Replay: each service rebuilt from its recorded inputs, compared with its store")

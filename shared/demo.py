@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
+
+from shared.demo_security import security_walk
 
 # Adapted from the seed cases (../shared/seeds): the 花王 shampoo allergy handled the same
 # night [003], a fridge needing on-site repair within 24 h [000], a prepaid bath-house card
@@ -66,7 +69,13 @@ def _this_run(phone: str, run: int) -> str:
     return f"{phone[:3]}{run:04d}{phone[-4:]}"
 
 
-def run_demo(base: str, api_key: str, admin_token: str, timeout: float = 30.0) -> int:
+def run_demo(
+    base: str,
+    api_key: str,
+    admin_token: str,
+    scoped_token: Callable[[str], str],
+    timeout: float = 30.0,
+) -> int:
     headers = {"X-Api-Key": api_key}
     run = uuid.uuid4().int % 10_000
     for case in SEED_COMPLAINTS:
@@ -82,6 +91,9 @@ def run_demo(base: str, api_key: str, admin_token: str, timeout: float = 30.0) -
         _duplicate(client)
         _group(client, run)
         _regulator_transfer(base, admin_token, brand_id, run)
+    if not security_walk(base, api_key, brand_id, admin_token, scoped_token):
+        print("\n   the platform answered something it must not (above)")
+        return 1
     return 0
 
 

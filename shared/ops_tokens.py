@@ -16,13 +16,13 @@ from shared.settings import DEV_SECRET, Settings, load_settings
 CLI_TOKEN_TTL_S = 600  # the all-brands admin token the CLI's own commands mint per run
 
 
-def cli_token(settings: Settings) -> str:
-    """A short-lived all-brands admin token for the CLI's own calls (the settings' key)."""
+def cli_token(settings: Settings, brands: tuple[str, ...] = ("*",)) -> str:
+    """A short-lived admin token (all brands unless narrowed) for the CLI's own calls."""
     return mint_ops_token(
         settings.token_key.encode(),
         sub="aftersales-cli",
         roles=("admin",),
-        brands=("*",),
+        brands=brands,
         ttl_s=min(CLI_TOKEN_TTL_S, settings.token_max_ttl_s),
         now=int(time.time()),
         issuer=settings.token_issuer,

@@ -54,6 +54,7 @@ from services.intake.responses import (
     BatchOutcome,
     BrandCreated,
     BrandView,
+    ComplaintDetail,
     ComplaintList,
     ComplaintView,
     GroupView,
@@ -148,7 +149,7 @@ async def post_complaint(
 @router.get(
     "/complaints/{complaint_id}",
     operation_id="get_complaint",
-    response_model=ComplaintView,
+    response_model=ComplaintDetail,
     responses=error_responses(401, 404),
 )
 async def get_complaint(complaint_id: UUID, brand: BrandId, app: App) -> dict[str, Any]:

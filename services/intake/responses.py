@@ -10,7 +10,7 @@ objects: their fields are the upstream contract's (shared/contracts).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
@@ -51,6 +51,18 @@ class ComplaintView(BaseModel):
     corrections: dict[str, str]
     duplicate_of: UUID | None = Field(
         default=None, description="Only on a 200: the open complaint this contact repeats."
+    )
+
+
+class ComplaintDetail(ComplaintView):
+    """The brand's own read: the free text as typed while the data subject's key exists."""
+
+    description: str = Field(
+        description="As typed while the subject's key exists; redacted after erasure."
+    )
+    free_text: Literal["original", "redacted"] = Field(
+        description="`original`: description and corrections as typed; `redacted`: the "
+        "subject was erased, personal data in them is masked."
     )
 
 

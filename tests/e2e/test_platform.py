@@ -17,7 +17,8 @@ import pytest
 from nats.js.api import DiscardPolicy
 
 from shared.cli import Platform
-from tests.platform import complaint_body, env_admin_headers, env_admin_token
+from shared.settings import Settings
+from tests.platform import complaint_body, env_admin_headers, env_admin_token, token_for
 
 
 def _brand(platform: Platform, brand_id: str) -> dict[str, str]:
@@ -238,9 +239,15 @@ def test_after_the_demo_every_store_replays_exactly(
     from tests.e2e.chaos import assert_replays_exactly, wait_quiescent
 
     brand = _brand(platform, "demo-replay")
-    assert run_demo(platform.url("intake"), brand["X-Api-Key"], env_admin_token()) == 0
+    def scoped(brand_id: str) -> str:
+        header = token_for(Settings(), ("admin",), (brand_id,))["Authorization"]
+        return header.removeprefix("Bearer ")
+
+    assert run_demo(platform.url("intake"), brand["X-Api-Key"], env_admin_token(), scoped) == 0
     shown = capsys.readouterr().out
-    for step in ("revisit due", "linked to", "29 members", "HTTP 201", "HTTP 200"):
+    steps = ("revisit due", "linked to", "29 members", "HTTP 201", "HTTP 200")
+    masked = ("brands seen  ['demo-replay']", "138****5678", "free_text: redacted", "HTTP 422")
+    for step in steps + masked:
         assert step in shown, f"the demo did not show {step!r}:\n{shown[-3000:]}"
     quiescent, _, unsettled = asyncio.run(wait_quiescent(platform, 60.0))
     assert quiescent, unsettled
