@@ -134,7 +134,7 @@ async def _dead_letters(svc: RunningService, headers: dict[str, str], **query: A
 
 async def test_dead_letters_on_every_service_show_only_the_tokens_brands(service: Any) -> None:
     running = {name: await service(name) for name in SERVICES}
-    js = running["intake"].runtime.bus.js
+    js = (await running["intake"].admin_bus()).js
     for brand in ("acme", "globex", "acme"):
         subject, data = _poison("intake", "ComplaintReceived", brand)
         await js.publish(subject, data, stream="INTAKE")
@@ -166,8 +166,8 @@ async def test_dead_letters_on_every_service_show_only_the_tokens_brands(service
 
 async def test_dead_letters_page_with_a_cursor_filtered_by_brand(service: Any) -> None:
     routing = await service("routing")
-    await routing.runtime.bus.ensure_own_streams("intake")
-    js = routing.runtime.bus.js
+    await (await routing.admin_bus()).ensure_own_streams("intake")
+    js = (await routing.admin_bus()).js
     brands = ["acme", "globex", "acme", "acme", "globex", "acme", "acme"]
     for brand in brands:
         subject, data = _poison("intake", "ComplaintReceived", brand)
@@ -205,9 +205,10 @@ async def test_dead_letters_page_with_a_cursor_filtered_by_brand(service: Any) -
 
 async def test_a_case_read_with_a_dead_letter_id_or_any_non_case_id_is_404(service: Any) -> None:
     running = [await service(name) for name in ("routing", "compensation", "followup")]
-    await running[0].runtime.bus.ensure_own_streams("intake")
+    admin = await running[0].admin_bus()
+    await admin.ensure_own_streams("intake")
     subject, data = _poison("intake", "ComplaintReceived", "acme")
-    await running[0].runtime.bus.js.publish(subject, data, stream="INTAKE")
+    await admin.js.publish(subject, data, stream="INTAKE")
     letter_id = derive_id("dead-letter", "INTAKE", 1)
     for svc in running:
         application = svc.runtime.application
