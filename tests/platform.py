@@ -17,6 +17,7 @@ from services.followup.main import SPEC as FOLLOWUP
 from services.intake.main import SPEC as INTAKE
 from services.routing.main import SPEC as ROUTING
 from shared.bus import Bus
+from shared.cli import Platform
 from shared.security import Role, mint_ops_token
 from shared.service import Runtime, ServiceSpec, create_app
 from shared.settings import Settings
@@ -176,3 +177,15 @@ def complaint_body(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def brand_of_platform(platform: Platform, brand_id: str) -> dict[str, str]:
+    """Register `brand_id` on a platform of processes (as an all-brands admin): its key."""
+    response = httpx.post(
+        f"{platform.url('intake')}/v1/admin/brands",
+        headers=env_admin_headers(),
+        json={"brand_id": brand_id, "name": brand_id},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    return {"X-Api-Key": response.json()["api_key"]}

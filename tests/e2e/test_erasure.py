@@ -27,7 +27,7 @@ import pytest
 from shared.cli import Platform
 from shared.security import Role
 from shared.settings import Settings
-from tests.platform import complaint_body, env_admin_headers, token_for
+from tests.platform import brand_of_platform, complaint_body, token_for
 from tests.servers import NatsServer
 
 NAME, PHONE, EMAIL = "林美华", "13812345678", "lin.meihua@example.com"
@@ -221,7 +221,7 @@ def files_under(*roots: Path) -> dict[str, bytes]:
 def test_after_erasure_no_personal_data_is_readable_anywhere_and_history_still_reads(
     platform: Platform, nats_server_e2e: NatsServer, receiver: str
 ) -> None:
-    brand = _register_brand(platform, "acme")
+    brand = brand_of_platform(platform, "acme")
     with httpx.Client(base_url=platform.url("intake"), headers=brand, timeout=10) as client:
         hook = client.post("/v1/webhooks", json={"url": receiver, "event_types": HOOKED})
         assert hook.status_code == 201, hook.text
@@ -273,15 +273,6 @@ def test_after_erasure_no_personal_data_is_readable_anywhere_and_history_still_r
     assert shredded == [], f"the erased subject's key is still in {shredded}"
 
 
-def _register_brand(platform: Platform, brand_id: str) -> dict[str, str]:
-    response = httpx.post(
-        f"{platform.url('intake')}/v1/admin/brands",
-        headers=env_admin_headers(),
-        json={"brand_id": brand_id, "name": brand_id},
-        timeout=10,
-    )
-    assert response.status_code == 201, response.text
-    return {"X-Api-Key": response.json()["api_key"]}
 
 
 def _deliveries(client: httpx.Client, status: str, count: int) -> list[dict[str, Any]] | None:

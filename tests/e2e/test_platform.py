@@ -18,24 +18,18 @@ from nats.js.api import DiscardPolicy
 
 from shared.cli import Platform
 from shared.settings import Settings
-from tests.platform import complaint_body, env_admin_headers, env_admin_token, token_for
-
-
-def _brand(platform: Platform, brand_id: str) -> dict[str, str]:
-    response = httpx.post(
-        f"{platform.url('intake')}/v1/admin/brands",
-        headers=env_admin_headers(),
-        json={"brand_id": brand_id, "name": brand_id},
-        timeout=10,
-    )
-    assert response.status_code == 201, response.text
-    return {"X-Api-Key": response.json()["api_key"]}
+from tests.platform import (
+    brand_of_platform,
+    complaint_body,
+    env_admin_token,
+    token_for,
+)
 
 
 def test_a_posted_complaint_shows_all_four_services_in_its_history_within_two_seconds(
     platform: Platform,
 ) -> None:
-    brand = _brand(platform, "kao-demo")
+    brand = brand_of_platform(platform, "kao-demo")
     with httpx.Client(base_url=platform.url("intake"), headers=brand, timeout=10) as client:
         started = time.monotonic()
         posted = client.post("/v1/complaints", json=complaint_body())
@@ -81,7 +75,7 @@ def test_killing_intake_mid_stream_loses_nothing_and_duplicates_nothing(
 ) -> None:
     """kill -9 between append and publish: after restart each event is published once."""
     rng = random.Random(seed)
-    brand = _brand(platform, "crash-demo")
+    brand = brand_of_platform(platform, "crash-demo")
     accepted: list[str] = []
 
     async def post_many(count: int) -> None:
@@ -152,7 +146,7 @@ def test_events_appended_but_not_yet_published_at_kill_are_published_once_after_
     platform: Platform,
 ) -> None:
     """Deterministic crash window: INTAKE refuses publishes, intake appends, kill -9, restart."""
-    brand = _brand(platform, "window-demo")
+    brand = brand_of_platform(platform, "window-demo")
 
     async def intake_stream(max_msgs: int | None = None) -> int:
         nc = await nats.connect(platform.admin_url)
@@ -238,7 +232,7 @@ def test_after_the_demo_every_store_replays_exactly(
     from shared.demo import run_demo
     from tests.e2e.chaos import assert_replays_exactly, wait_quiescent
 
-    brand = _brand(platform, "demo-replay")
+    brand = brand_of_platform(platform, "demo-replay")
     def scoped(brand_id: str) -> str:
         header = token_for(Settings(), ("admin",), (brand_id,))["Authorization"]
         return header.removeprefix("Bearer ")
