@@ -113,13 +113,3 @@ def ops_scope(role: Role, *, all_brands: bool = False) -> Callable[..., BrandSco
 
     check.__name__ = f"require_{role}{'_all_brands' if all_brands else ''}"
     return check
-
-
-def require_role(role: Role) -> Callable[..., OpsClaims]:
-    """The caller's claims if they hold `role` (prefer `ops_scope`, which adds the scope)."""
-
-    def check(scope: Annotated[BrandScope, Depends(ops_scope(role))]) -> OpsClaims:
-        return scope.claims
-
-    check.__name__ = f"claims_{role}"
-    return check
