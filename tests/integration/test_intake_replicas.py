@@ -29,7 +29,7 @@ from services.intake.webhooks.worker import PARALLEL_DELIVERIES
 from shared.service import create_app
 from shared.settings import Settings
 from tests.integration.test_webhooks import LOCAL_RECEIVERS
-from tests.platform import RunningService, complaint_body, eventually, register_brand
+from tests.platform import RunningService, complaint_body, eventually, register_brand, serving
 
 pytestmark = pytest.mark.postgres
 COMPLAINTS = 40
@@ -90,11 +90,8 @@ def pg_settings(
 @pytest.fixture
 async def receiver() -> AsyncIterator[CountingReceiver]:
     receiver = CountingReceiver()
-    server = await asyncio.start_server(receiver.handle, "127.0.0.1", 0)
-    receiver.port = server.sockets[0].getsockname()[1]
-    yield receiver
-    server.close()
-    await server.wait_closed()
+    async with serving(receiver.handle) as receiver.port:
+        yield receiver
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ its recorded commands hold no plaintext PII, secret or API key.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -39,6 +38,7 @@ from tests.platform import (
     complaint_body,
     eventually,
     register_brand,
+    serving,
 )
 
 REPLAYABLE = ("routing", "compensation", "followup")  # downstream of intake
@@ -308,12 +308,9 @@ async def intake_traffic(intake: RunningService, receiver: Receiver) -> dict[str
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     receiver = Receiver(failures=1)
-    server = await asyncio.start_server(receiver.handle, "127.0.0.1", 0)
-    receiver.port = server.sockets[0].getsockname()[1]
-    yield receiver
-    receiver.gate.set()
-    server.close()
-    await server.wait_closed()
+    async with serving(receiver.handle) as receiver.port:
+        yield receiver
+        receiver.gate.set()
 
 
 async def test_intake_replays_exactly_and_records_no_plaintext_pii(

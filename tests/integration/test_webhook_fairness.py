@@ -21,7 +21,7 @@ import pytest
 from services.intake.webhooks.worker import PARALLEL_DELIVERIES
 from shared.settings import Settings
 from tests.integration.test_webhooks import LOCAL_RECEIVERS
-from tests.platform import RunningService, complaint_body, eventually, register_brand
+from tests.platform import RunningService, complaint_body, eventually, register_brand, serving
 
 DEADLINE_S = 2.5
 PER_BRAND = 2
@@ -98,20 +98,15 @@ def settings(settings: Settings) -> Settings:
 @pytest.fixture
 async def trickler() -> AsyncIterator[Trickler]:
     trickler = Trickler()
-    server = await asyncio.start_server(trickler.handle, "127.0.0.1", 0)
-    trickler.port = server.sockets[0].getsockname()[1]
-    yield trickler
-    server.close()
+    async with serving(trickler.handle) as trickler.port:
+        yield trickler
 
 
 @pytest.fixture
 async def stopwatch() -> AsyncIterator[Stopwatch]:
     stopwatch = Stopwatch()
-    server = await asyncio.start_server(stopwatch.handle, "127.0.0.1", 0)
-    stopwatch.port = server.sockets[0].getsockname()[1]
-    yield stopwatch
-    server.close()
-    await server.wait_closed()
+    async with serving(stopwatch.handle) as stopwatch.port:
+        yield stopwatch
 
 
 async def _subscribe(intake: RunningService, brand: dict[str, str], port: int) -> None:

@@ -30,7 +30,7 @@ from services.intake.webhooks.targets import target_policy, webhook_guard
 from services.intake.webhooks.worker import AttemptLimits, new_client, post
 from shared.netguard import IPAddress, TargetGuard, TargetPolicy
 from shared.settings import Settings
-from tests.platform import RunningService, complaint_body, eventually, register_brand
+from tests.platform import RunningService, complaint_body, eventually, register_brand, serving
 
 HOOK_NAME = "hooks.brand.test"
 
@@ -85,11 +85,8 @@ def settings(settings: Settings) -> Settings:
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     receiver = Receiver()
-    server = await asyncio.start_server(receiver.handle, "127.0.0.1", 0)
-    receiver.port = server.sockets[0].getsockname()[1]
-    yield receiver
-    server.close()
-    await server.wait_closed()
+    async with serving(receiver.handle) as receiver.port:
+        yield receiver
 
 
 async def _intake_with_resolver(service: Any) -> tuple[RunningService, Answers]:

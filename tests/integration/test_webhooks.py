@@ -19,7 +19,7 @@ import pytest
 
 from shared.security import WEBHOOK_SIGNATURE_HEADER, verify_webhook
 from shared.settings import Settings
-from tests.platform import complaint_body, eventually, register_brand
+from tests.platform import complaint_body, eventually, register_brand, serving
 
 EVENT_TYPES = ["ComplaintReceived", "HandlerAssigned"]
 # Webhook targets must be public; the tests' receivers listen on loopback (issue 17).
@@ -78,12 +78,9 @@ def settings(settings: Settings) -> Settings:
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     receiver = Receiver()
-    server = await asyncio.start_server(receiver.handle, "127.0.0.1", 0)
-    receiver.port = server.sockets[0].getsockname()[1]
-    yield receiver
-    receiver.gate.set()
-    server.close()
-    await server.wait_closed()
+    async with serving(receiver.handle) as receiver.port:
+        yield receiver
+        receiver.gate.set()
 
 
 async def test_delivery_is_signed_retried_logged_and_never_blocks_the_flow(
