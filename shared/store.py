@@ -435,8 +435,17 @@ class ServiceApplication(GroupCommit, ReadModelApplication, EventSourcedProjecti
                     calendar_version=calendar.version,
                 )
             )
-            self._save(processing)
-        self._calendar = calendar
+            previous, self._calendar = self._calendar, calendar
+            try:
+                self.on_calendar_loaded(year, processing)
+                self._save(processing)
+            except BaseException:
+                self._calendar = previous
+                raise
+
+    def on_calendar_loaded(self, year: int, processing: ProcessingEvent[UUID]) -> None:
+        """Act on a calendar year just loaded (``self.calendar`` already has it), in the
+        transaction that records the load: e.g. revise provisional deadlines. Replay re-runs it."""
 
     def _select_all(self, topics: Sequence[str], start: int = 1) -> Iterator[Any]:
         """Notifications of `topics` from `start` on, page by page."""
