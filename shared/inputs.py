@@ -126,7 +126,25 @@ class CalendarInput(Aggregate):
     class Created(Event, Aggregate.Created):
         TOPIC = "shared.CalendarInput.Created"
 
-    @event("CalendarYearLoaded", topic="shared.CalendarInput.CalendarYearLoaded")
+    class CalendarYearLoaded(Created):
+        """A year's holidays and make-up days loaded; v2 records who loaded it."""
+
+        TOPIC = "shared.CalendarInput.CalendarYearLoaded"
+        class_version = 2
+
+        year: int
+        holidays: list[str]
+        workdays: list[str]
+        source: str
+        calendar_version: str
+        loaded_by: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v1 did not record who loaded the year: None says "not known"."""
+            state["loaded_by"] = None
+
+    @event(CalendarYearLoaded)
     def __init__(
         self,
         id: UUID,
@@ -135,12 +153,14 @@ class CalendarInput(Aggregate):
         workdays: list[str],
         source: str,
         calendar_version: str,
+        loaded_by: str | None,
     ) -> None:
         self.year = year
         self.holidays = holidays
         self.workdays = workdays
         self.source = source
         self.calendar_version = calendar_version
+        self.loaded_by = loaded_by
 
 
 UPSTREAM_TOPIC = "shared.UpstreamInput.UpstreamEventReceived"

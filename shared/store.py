@@ -392,11 +392,17 @@ class ServiceApplication(GroupCommit, ReadModelApplication, EventSourcedProjecti
         """The packaged calendar plus the years this service loaded (recorded inputs)."""
         if self._calendar is None:
             calendar = packaged_calendar()
-            for notification in self._select_all([CALENDAR_TOPIC]):
-                loaded: CalendarInput = self.repository.get(UUID(str(notification.originator_id)))
+            for loaded in self.calendar_loads():
                 calendar = _with_loaded_year(calendar, loaded)
             self._calendar = calendar
         return self._calendar
+
+    def calendar_loads(self) -> list[CalendarInput]:
+        """Every calendar year this service loaded, in the order it loaded them."""
+        return [
+            self.repository.get(UUID(str(notification.originator_id)))
+            for notification in self._select_all([CALENDAR_TOPIC])
+        ]
 
     def load_calendar_year(
         self,
@@ -405,8 +411,11 @@ class ServiceApplication(GroupCommit, ReadModelApplication, EventSourcedProjecti
         workdays: Sequence[date],
         source: str,
         at: datetime,
+        loaded_by: str | None = None,
     ) -> str:
-        """Load (or replace) one year of the working-day calendar; returns the new version."""
+        """Load (or replace) one year of the working-day calendar; returns the new version.
+
+        `loaded_by` is who asked for it (an ops token's subject), recorded with the year."""
         with self.write_lock:
             self._load_calendar_year(
                 year,
@@ -414,25 +423,40 @@ class ServiceApplication(GroupCommit, ReadModelApplication, EventSourcedProjecti
                 sorted(d.isoformat() for d in workdays),
                 source,
                 at,
+                loaded_by,
             )
             return self.calendar.version
 
     def _load_calendar_year(
-        self, year: int, holidays: list[str], workdays: list[str], source: str, at: datetime
+        self,
+        year: int,
+        holidays: list[str],
+        workdays: list[str],
+        source: str,
+        at: datetime,
+        loaded_by: str | None,
+        input_id: UUID | None = None,
     ) -> None:
+        previous_version = self.calendar.version
         calendar = self.calendar.with_year(
             year, map(date.fromisoformat, holidays), map(date.fromisoformat, workdays)
+        )
+        # From the version before and after: loading A, then B, then A again is three inputs.
+        # A replay takes the id recorded (logs from before this derivation replay the same).
+        input_id = input_id or derive_id(
+            self.service, "calendar", year, previous_version, calendar.version
         )
         with input_clock(at):
             processing = Processing()
             processing.collect_events(
                 CalendarInput(
-                    id=derive_id(self.service, "calendar", year, calendar.version),
+                    id=input_id,
                     year=year,
                     holidays=holidays,
                     workdays=workdays,
                     source=source,
                     calendar_version=calendar.version,
+                    loaded_by=loaded_by,
                 )
             )
             previous, self._calendar = self._calendar, calendar
@@ -477,7 +501,15 @@ class ServiceApplication(GroupCommit, ReadModelApplication, EventSourcedProjecti
                 self._tick(input_id, fields["timer"], at)
             elif isinstance(recorded, CalendarInput.Event):
                 holidays, workdays = fields["holidays"], fields["workdays"]
-                self._load_calendar_year(fields["year"], holidays, workdays, fields["source"], at)
+                self._load_calendar_year(
+                    fields["year"],
+                    holidays,
+                    workdays,
+                    fields["source"],
+                    at,
+                    fields["loaded_by"],
+                    input_id,
+                )
             elif isinstance(recorded, DeadLetter.Event):
                 tracking = Tracking(fields["stream"], fields["sequence"])
                 self._dead_letter(

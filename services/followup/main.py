@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from services.followup.api import router
 from services.followup.application import FollowupApplication
+from shared.calendar_api import calendar_router
 from shared.service import ServiceSpec, create_app
 from shared.settings import Settings
 
@@ -14,7 +15,7 @@ SPEC = ServiceSpec(
     title="Revisits, resolution and regulator report-back",
     application=FollowupApplication,
     upstreams=("INTAKE", "COMPENSATION"),  # it acts on nothing routing publishes
-    routers=(router,),
+    routers=(router, calendar_router),
 )
 
 

@@ -335,4 +335,5 @@ class Admission(Groups):
 def _regulator_ref(transfer: dict[str, Any]) -> dict[str, Any]:
     """The ComplaintReceived `regulator` field: who transferred it, under which number, by when."""
     keys = ("regulator_id", "transfer_number", "deadline_working_days", "deadline_at")
-    return {k: transfer[k] for k in keys}
+    dated = ("transferred_on", "deadline_provisional")  # contract 1.1
+    return {k: transfer[k] for k in (*keys, *dated)}

@@ -206,6 +206,7 @@ class BulkImport(Regulators):
                 {
                     "transfer_number": t.transfer_number,
                     "deadline_working_days": t.deadline_working_days,
+                    "transferred_on": t.transferred_on.isoformat() if t.transferred_on else None,
                     "brand_id": t.brand_id,
                     "facts": facts_args(replace(t.facts, description=p.redacted[DESCRIPTION])),
                     "consumer": s.as_args(),

@@ -7,7 +7,7 @@ Times and ids a command carries were given at the edge (the receive time, the ca
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -183,6 +183,7 @@ class ReceiveTransfer:
     facts: ComplaintFacts
     trace_id: str
     received_at: datetime
+    transferred_on: date | None = None  # the regulator's date; None: the day received
 
 
 # --- webhooks ---------------------------------------------------------------------------

@@ -174,10 +174,11 @@ class Complaint(Aggregate):
 
     class RegulatorTransferReceived(Event):
         """Step 1 for 消协/12315: which body transferred it, under which number, by when;
-        v2 records the working-day calendar version the deadline was counted with."""
+        v2 records the working-day calendar version the deadline was counted with, v3 the
+        regulator's transfer date it counts from and whether a year of it was assumed."""
 
         TOPIC = "intake.Complaint.RegulatorTransferReceived"
-        class_version = 2
+        class_version = 3
 
         meta: EventMeta
         regulator_id: str
@@ -186,11 +187,19 @@ class Complaint(Aggregate):
         deadline_working_days: int
         deadline_at: str
         calendar_version: str | None
+        transferred_on: str | None
+        deadline_provisional: bool
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             """v1 did not record the calendar: None says "not known"."""
             state["calendar_version"] = None
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            """v2 counted from the day it was received (None: that day) and flagged nothing."""
+            state["transferred_on"] = None
+            state["deadline_provisional"] = False
 
     @event(RegulatorTransferReceived)
     def record_transfer(
@@ -202,8 +211,36 @@ class Complaint(Aggregate):
         deadline_working_days: int,
         deadline_at: str,
         calendar_version: str | None,
+        transferred_on: str | None,
+        deadline_provisional: bool,
     ) -> None:
         """The transfer, recorded with the calendar version its deadline used."""
+
+    @event("TransferDeadlineRevised", topic="intake.Complaint.TransferDeadlineRevised")
+    def revise_transfer_deadline(
+        self,
+        meta: EventMeta,
+        previous_deadline_at: str,
+        deadline_at: str,
+        deadline_provisional: bool,
+        calendar_version: str,
+        loaded_year: int,
+    ) -> None:
+        """A calendar year was loaded: the transfer's deadline recounted with it."""
+        regulator = dict(self.regulator or {})
+        regulator["deadline_at"] = deadline_at
+        regulator["deadline_provisional"] = deadline_provisional
+        self.regulator = regulator
+        self.deadline_revisions = [
+            *getattr(self, "deadline_revisions", []),
+            {
+                "previous_deadline_at": previous_deadline_at,
+                "deadline_at": deadline_at,
+                "deadline_provisional": deadline_provisional,
+                "calendar_version": calendar_version,
+                "loaded_year": loaded_year,
+            },
+        ]
 
     @event("NuisanceFlagged", topic="intake.Complaint.NuisanceFlagged")
     def flag_nuisance(self, meta: EventMeta, source_ref: str, reason: str) -> None:

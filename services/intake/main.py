@@ -10,6 +10,7 @@ from services.intake.bulk import BATCH_PATH, MAX_BATCH_BODY_BYTES
 from services.intake.regulators import prune_regulator_nonces
 from services.intake.webhooks.api import router as webhooks
 from services.intake.webhooks.worker import deliver_webhooks
+from shared.calendar_api import calendar_router
 from shared.service import ServiceSpec, create_app
 from shared.settings import Settings
 
@@ -19,7 +20,7 @@ SPEC = ServiceSpec(
     application=IntakeApplication,
     # INTAKE too: intake fans its own published events out to brand webhooks.
     upstreams=("INTAKE", "ROUTING", "COMPENSATION", "FOLLOWUP"),
-    routers=(router, admin, webhooks),
+    routers=(router, admin, webhooks, calendar_router),
     background=(deliver_webhooks, prune_regulator_nonces),
     body_limits={BATCH_PATH: MAX_BATCH_BODY_BYTES},
 )

@@ -44,6 +44,8 @@ PUBLICATIONS: Mapping[str, Publication] = table(
                 "transfer_number",
                 "deadline_working_days",
                 "deadline_at",
+                "transferred_on",
+                "deadline_provisional",
             ),
         ),
         publish(

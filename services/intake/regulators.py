@@ -12,7 +12,7 @@ import logging
 import secrets
 from contextlib import suppress
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from uuid import UUID
 
 from eventsourcing.application import ProcessingEvent
@@ -36,6 +36,7 @@ from services.intake.errors import (
 )
 from services.intake.free_text import DESCRIPTION
 from services.intake.nonces import PRUNE_EVERY_S, claim_nonce, prune_expired
+from services.intake.transfer_deadlines import revise_deadlines, transfer_date, transfer_deadline
 from services.intake.vault import SealedConsumer, subject_entry
 from services.intake.views import transfer_view
 from shared.inputs import ReceivedCommand
@@ -213,6 +214,7 @@ class Regulators(Admission):
             "regulator_id": command.regulator_id,
             "transfer_number": command.transfer_number,
             "deadline_working_days": command.deadline_working_days,
+            "transferred_on": _iso(command.transferred_on),
             "brand_id": command.brand_id,
             "facts": facts_args(replace(facts, description=text.redacted[DESCRIPTION])),
             "consumer": sealed.as_args(),
@@ -251,8 +253,9 @@ class Regulators(Admission):
         """The transfer's case with its deadline (China working days) and vault entry."""
         args = cmd.args
         days: int = args["deadline_working_days"]
-        calendar = self.calendar  # the packaged years plus any loaded (recorded) ones
-        deadline = calendar.deadline_after(cmd.at, days)
+        # The packaged years plus any loaded (recorded) ones; from the regulator's date.
+        on = transfer_date(args.get("transferred_on"), cmd.at)
+        deadline = transfer_deadline(self.calendar, on, days)
         sealed = SealedConsumer.from_args(args["consumer"])
         subject = subject_entry(args["brand_id"], sealed, self.get_or_none(UUID(sealed.subject_id)))
         file = self._consumer_file(args["brand_id"], subject.id)
@@ -271,11 +274,18 @@ class Regulators(Admission):
             "regulator_name": regulator.name,
             "transfer_number": args["transfer_number"],
             "deadline_working_days": days,
-            "deadline_at": deadline.isoformat(),
-            "calendar_version": calendar.version,
+            **deadline.as_record(),
         }
         complaint, aggregates = self._open_case(arrival, file, None, received)
         return complaint, [subject, complaint, *aggregates]
+
+    def on_calendar_loaded(self, year: int, processing: ProcessingEvent[UUID]) -> None:
+        """A year was loaded: transfer deadlines counted without it (or with its old days)
+        are recounted, in the transaction that records the load."""
+        super().on_calendar_loaded(year, processing)
+        revised = revise_deadlines(self, year, processing)
+        if revised:
+            log.info("calendar %d loaded: %d transfer deadlines revised", year, revised)
 
     def transfer(self, regulator: Regulator, transfer_number: str) -> Complaint:
         """The complaint a regulator's transfer became; another regulator's is not found."""
@@ -320,6 +330,10 @@ def refuse_regulator(reason: str, signed: SignedRequest | None) -> RegulatorRefu
         extra={"aftersales": fields},
     )
     return RegulatorRefused(REGULATOR_REFUSED)
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
 
 
 def _secret_aad(regulator_id: str) -> str:

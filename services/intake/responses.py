@@ -139,6 +139,16 @@ class TransferView(BaseModel):
     received_at: Timestamp
     deadline_working_days: int | None
     deadline_at: str | None
+    transferred_on: str | None = Field(
+        json_schema_extra={"format": "date"},
+        description="The regulator's transfer date (Shanghai), which the deadline counts from.",
+    )
+    deadline_provisional: bool = Field(
+        description="A year of the count had no official calendar: Monday to Friday assumed."
+    )
+    deadline_revisions: list[dict[str, Any]] = Field(
+        description="Each recount after a calendar year was loaded, oldest first."
+    )
     group_id: str | None
     outcome: dict[str, Any] | None = Field(description="Null until reported back.")
 

@@ -11,7 +11,7 @@ commands (commands.py) that `to_*` functions build from them.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
@@ -28,6 +28,7 @@ from services.intake.commands import (
     ReceiveTransfer,
     RegisterRegulator,
 )
+from shared.calendar import business_date
 from shared.contracts.intake import Channel, DemandKind
 from shared.store import derive_id
 
@@ -210,6 +211,26 @@ class RegulatorTransfer(BaseModel):
     ] = Field(description="China working days (调休 aware).")
     brand_id: str = Field(min_length=1, max_length=42, description="The brand complained about.")
     complaint: ComplaintDetails
+    transferred_on: JsonDate | None = Field(
+        default=None,
+        description="The day (Shanghai) the regulator transferred it; the deadline counts "
+        "from it. From 2000 to tomorrow; absent: the day it is received.",
+    )
+
+    @field_validator("transferred_on")
+    @classmethod
+    def _plausible_transfer_date(cls, value: date | None) -> date | None:
+        if value is None:
+            return None
+        if value < EARLIEST_TRANSFER:
+            raise ValueError(f"a transfer date before {EARLIEST_TRANSFER} is not plausible")
+        tomorrow = business_date(datetime.now(UTC)) + timedelta(days=1)
+        if value > tomorrow:  # tomorrow: a regulator a time zone or a clock skew ahead
+            raise ValueError(f"a transfer date after tomorrow ({tomorrow}) is in the future")
+        return value
+
+
+EARLIEST_TRANSFER = date(2000, 1, 1)
 
 
 def facts_of(details: ComplaintDetails) -> ComplaintFacts:
@@ -281,4 +302,5 @@ def to_receive_transfer(
         facts=facts_of(transfer.complaint),
         trace_id=trace_id,
         received_at=received_at,
+        transferred_on=transfer.transferred_on,
     )

@@ -104,6 +104,11 @@ def transfer_view(complaint: Complaint) -> dict[str, Any]:
         "received_at": complaint.created_on.isoformat(),
         "deadline_working_days": regulator.get("deadline_working_days"),
         "deadline_at": regulator.get("deadline_at"),
+        # Contract 1.1: the date the law counts from (None: recorded before it was kept,
+        # counted from `received_at`), and whether a year of the count was assumed Mon–Fri.
+        "transferred_on": regulator.get("transferred_on"),
+        "deadline_provisional": bool(regulator.get("deadline_provisional")),
+        "deadline_revisions": list(getattr(complaint, "deadline_revisions", [])),
         "group_id": complaint.group_id,
         # Filled when followup reports the outcome back (RegulatorOutcomeReported).
         "outcome": None,

@@ -39,12 +39,16 @@ class RegulatorRef(Payload):
     transfer_number: str
     deadline_working_days: int
     deadline_at: str
+    # 1.1: the regulator's transfer date (the deadline counts from it), and whether a year
+    # of the count had no official calendar (Monday to Friday assumed, revised later).
+    transferred_on: date | None = None
+    deadline_provisional: bool = False
 
 
 class ComplaintReceived(EventPayload):
     """Step 1 (受理): a complaint was recorded, with who, what, against whom and the demand."""
 
-    SCHEMA_VERSION: ClassVar[str] = "1.0"
+    SCHEMA_VERSION: ClassVar[str] = "1.1"
 
     channel: Channel
     subject_ref: str
@@ -63,13 +67,15 @@ class ComplaintReceived(EventPayload):
 class RegulatorTransferReceived(EventPayload):
     """Step 1 for 消协/12315 transfers: the body, its number and its deadline."""
 
-    SCHEMA_VERSION: ClassVar[str] = "1.0"
+    SCHEMA_VERSION: ClassVar[str] = "1.1"
 
     regulator_id: str
     regulator_name: str
     transfer_number: str
     deadline_working_days: int
     deadline_at: str
+    transferred_on: date | None = None  # 1.1, as in RegulatorRef
+    deadline_provisional: bool = False  # 1.1
 
 
 class ComplaintDetailsConfirmed(EventPayload):

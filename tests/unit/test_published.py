@@ -352,13 +352,16 @@ def test_a_transfer_stored_at_v1_loads_with_no_calendar_version_and_publishes_th
         deadline_working_days=7,
         deadline_at="2026-03-11T15:59:59.999999+00:00",
         calendar_version="cal-v1",
+        transferred_on=None,
+        deadline_provisional=False,
     )
     transfer = complaint.collect_events()[1]
     row = app.mapper.to_stored_event(transfer)
     state = app.mapper.transcoder.decode(row.state)
-    assert state["class_version"] == 2
+    assert state["class_version"] == 3
     assert state["calendar_version"] == "cal-v1"
     del state["class_version"], state["calendar_version"]  # as the v1 code stored it
+    del state["transferred_on"], state["deadline_provisional"]
     data = app.mapper.transcoder.encode(state)
     old = StoredEvent(row.originator_id, row.originator_version, row.topic, data)
     loaded = app.mapper.to_domain_event(old)
@@ -368,3 +371,36 @@ def test_a_transfer_stored_at_v1_loads_with_no_calendar_version_and_publishes_th
     assert after is not None
     assert "calendar_version" not in before.payload, "an added stored field is not published"
     assert after.payload == before.payload
+
+
+def test_a_transfer_stored_at_v2_loads_as_counted_from_its_receipt_and_not_provisional() -> None:
+    """v3 records the regulator's transfer date and the provisional flag; a v2 row had
+    neither: it counted from the day received (None) and flagged nothing."""
+    app = publisher("intake")
+    complaint = received_complaint()
+    complaint.record_transfer(
+        meta=META,
+        regulator_id="sh-xbw",
+        regulator_name="上海市消保委",
+        transfer_number="沪消保委-2026-0002",
+        deadline_working_days=10,
+        deadline_at="2026-10-09T15:59:59.999999+00:00",
+        calendar_version="cal-v2",
+        transferred_on="2026-09-18",
+        deadline_provisional=False,
+    )
+    transfer = complaint.collect_events()[1]
+    row = app.mapper.to_stored_event(transfer)
+    state = app.mapper.transcoder.decode(row.state)
+    assert (state["transferred_on"], state["deadline_provisional"]) == ("2026-09-18", False)
+    contract = app.to_contract(transfer)
+    assert contract is not None
+    assert contract.payload["transferred_on"] == "2026-09-18"
+    state["class_version"] = 2
+    del state["transferred_on"], state["deadline_provisional"]
+    old = StoredEvent(
+        row.originator_id, row.originator_version, row.topic, app.mapper.transcoder.encode(state)
+    )
+    loaded: Any = app.mapper.to_domain_event(old)
+    assert (loaded.transferred_on, loaded.deadline_provisional) == (None, False)
+    assert loaded.calendar_version == "cal-v2"
