@@ -8,6 +8,10 @@
 - Regulator transfers: positive cases name the registered brand (the schema cannot say
   which brands exist; an unknown one is refused, 422, by design).
 - Positive batches keep at most MAX_FUZZ_BATCH transfers.
+- Dates the schema cannot bound: a positive transfer's `transferred_on` is today (a date
+  after tomorrow is refused, 422, by design); a positive working-days range is one day; a
+  positive calendar year is a valid schedule of its year (the schema cannot say that the
+  dates fall in the path's year, nor that a make-up day is a weekend day).
 - Opaque list cursors: a generated string that matches the schema is still not a cursor
   the service handed out (the server refuses it, 422). Positive cases get no invented
   cursor; the stateful phase follows `next_cursor` links with real ones, and negative
@@ -21,6 +25,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from datetime import date
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -98,6 +103,13 @@ def map_case(context: Any, case: Any) -> Any:
         if isinstance(body.get("transfers"), list):
             transfers = body["transfers"][:MAX_FUZZ_BATCH]
             case.body = {**body, "transfers": [_to_known_brand(t) for t in transfers]}
+    query = case.query if isinstance(case.query, dict) else {}
+    if method == "GET" and case.path == "/v1/calendar/working-days" and "from" in query:
+        case.query = {**query, "to": query["from"]}
+    if method == "PUT" and case.path == "/v1/calendar/years/{year}" and isinstance(case.body, dict):
+        year = (case.path_parameters or {}).get("year")
+        if isinstance(year, int):
+            case.body = {**case.body, "holidays": [f"{year}-01-01"], "workdays": []}
     return case
 
 
@@ -105,5 +117,7 @@ def _to_known_brand(transfer: Any) -> Any:
     """A transfer about a registered brand: one about an unknown brand is refused (422)
     whatever its shape, which the schema cannot say."""
     if isinstance(transfer, dict) and "brand_id" in transfer:
-        return {**transfer, "brand_id": os.environ["FUZZ_BRAND"]}
+        transfer = {**transfer, "brand_id": os.environ["FUZZ_BRAND"]}
+    if isinstance(transfer, dict) and transfer.get("transferred_on") is not None:
+        transfer = {**transfer, "transferred_on": date.today().isoformat()}
     return transfer
