@@ -40,7 +40,16 @@ def _iso_date(value: object) -> object:
 
 
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
-Dates = list[IsoDate] | dict[IsoDate, Annotated[str, Field(max_length=100)]]
+Name = Annotated[str, Field(max_length=100)]
+# A year's dates: a list, or date → name (as shared/data/china_workdays.json has them).
+Holidays = (
+    Annotated[list[IsoDate], Field(min_length=1, max_length=366)]
+    | Annotated[dict[IsoDate, Name], Field(min_length=1, max_length=366)]
+)
+Workdays = (
+    Annotated[list[IsoDate], Field(max_length=366)]
+    | Annotated[dict[IsoDate, Name], Field(max_length=366)]
+)
 
 
 # --- a year's document: validation (pure) ----------------------------------------------
@@ -50,13 +59,11 @@ class YearDocument(BaseModel):
     """One year of the State Council's schedule: days off, and the weekend days worked."""
 
     model_config = ConfigDict(extra="forbid")
-    holidays: Dates = Field(
-        max_length=366,
-        description="Public holidays (days off), as a list of dates or date → name.",
+    holidays: Holidays = Field(
+        description="Public holidays (days off), as a list of dates or date → name."
     )
-    workdays: Dates = Field(
+    workdays: Workdays = Field(
         default=[],
-        max_length=366,
         description="Make-up working days (调休): weekend days worked, list or date → name.",
     )
     source: str = Field(

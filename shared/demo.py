@@ -203,6 +203,7 @@ def _regulator_transfer(base: str, admin_token: str, brand_id: str, run: int) ->
     transfer = {
         "transfer_number": f"SH-2026-{uuid.uuid4().hex[:6]}",
         "deadline_working_days": 10,
+        "transferred_on": "2026-09-18",  # the Friday before the National Day 调休 Sunday
         "brand_id": brand_id,
         "complaint": {
             "consumer": {"name": "詹女士", "phone": _this_run("13600003333", run)},
@@ -234,6 +235,10 @@ def _regulator_transfer(base: str, admin_token: str, brand_id: str, run: int) ->
             f"{answer['complaint_id']}"
         )
     print("   the same transfer number twice is one complaint; deadline counts China working days")
+    print(
+        f"   transferred on {answer['transferred_on']}, 10 working days → due "
+        f"{answer['deadline_at']} (调休 Sunday 9/20 worked, 中秋 and 国庆 off)"
+    )
 
 
 def _wait_for(client: httpx.Client, complaint_id: str, done: Any, timeout: float) -> Any:

@@ -11,7 +11,7 @@
 - Dates the schema cannot bound: a positive transfer's `transferred_on` is today (a date
   after tomorrow is refused, 422, by design); a positive working-days range is one day; a
   positive calendar year is a valid schedule of its year (the schema cannot say that the
-  dates fall in the path's year, nor that a make-up day is a weekend day).
+  dates fall in the path's year, nor that a make-up day is a weekend day), in 2000–2100.
 - Opaque list cursors: a generated string that matches the schema is still not a cursor
   the service handed out (the server refuses it, 422). Positive cases get no invented
   cursor; the stateful phase follows `next_cursor` links with real ones, and negative
@@ -107,9 +107,13 @@ def map_case(context: Any, case: Any) -> Any:
     if method == "GET" and case.path == "/v1/calendar/working-days" and "from" in query:
         case.query = {**query, "to": query["from"]}
     if method == "PUT" and case.path == "/v1/calendar/years/{year}" and isinstance(case.body, dict):
-        year = (case.path_parameters or {}).get("year")
-        if isinstance(year, int):
-            case.body = {**case.body, "holidays": [f"{year}-01-01"], "workdays": []}
+        year = str((case.path_parameters or {}).get("year", ""))  # an int, or its digits
+        if year.isdigit():
+            # The stateful phase feeds in a year a working-days answer named (any year):
+            # the path takes 2000–2100.
+            loadable = min(max(int(year), 2000), 2100)
+            case.path_parameters = {**case.path_parameters, "year": loadable}
+            case.body = {**case.body, "holidays": [f"{loadable}-01-01"], "workdays": []}
     return case
 
 
