@@ -97,7 +97,7 @@ def load(
             out.write(f"refused: {response.status_code} {_problem(response)}\n")
             failed.append(service)
     ok = len(services) - len(failed)
-    missing = f"; not on {', '.join(failed)} (re-run: loading is idempotent)" if failed else ""
+    missing = f"; not on {', '.join(failed)} (loading is idempotent: re-run)" if failed else ""
     out.write(f"{year}: {ok} of {len(services)} services have it{missing}\n")
     return 1 if failed else 0
 

@@ -187,6 +187,9 @@ def _regulator_transfer(base: str, admin_token: str, brand_id: str, run: int) ->
     import hmac
     import json
     import os
+    from datetime import datetime
+
+    from shared.calendar import SHANGHAI
 
     print("\n== A transfer from the consumer association (消保委 转办), signed")
     regulator_id = f"sh-xbw-{uuid.uuid4().hex[:6]}"
@@ -235,9 +238,10 @@ def _regulator_transfer(base: str, admin_token: str, brand_id: str, run: int) ->
             f"{answer['complaint_id']}"
         )
     print("   the same transfer number twice is one complaint; deadline counts China working days")
+    due = datetime.fromisoformat(answer["deadline_at"]).astimezone(SHANGHAI)
     print(
-        f"   transferred on {answer['transferred_on']}, 10 working days → due "
-        f"{answer['deadline_at']} (调休 Sunday 9/20 worked, 中秋 and 国庆 off)"
+        f"   transferred on {answer['transferred_on']} + 10 working days → due {due:%Y-%m-%d %H:%M}"
+        " Shanghai (调休 Sunday 9/20 worked; 中秋 9/25–27 and 国庆 10/1–7 off)"
     )
 
 
