@@ -16,7 +16,6 @@ import pytest
 import uvicorn
 
 from shared import cli
-from shared.calendar_cli import service_urls
 from shared.settings import Settings
 from tests.platform import TEST_SECRETS, RunningService, admin_headers, ops_token
 from tests.servers import free_port
@@ -192,20 +191,6 @@ async def test_a_year_outside_the_range_served_is_422(service: Any) -> None:
 
 
 # --- the CLI against running services ----------------------------------------------------------
-
-
-def test_the_cli_parses_load_show_and_working_days() -> None:
-    args = cli.parser().parse_args(
-        ["calendar", "load", "--year", "2027", "y.json", "--service", "routing", "--port-base",
-         "15000"]
-    )  # fmt: skip
-    assert (args.action, args.year, args.file) == ("load", 2027, Path("y.json"))
-    assert args.service == "routing"
-    assert service_urls(args)["routing"] == "http://127.0.0.1:15002"
-    days = cli.parser().parse_args(["calendar", "working-days", "2026-09-14", "2026-10-11"])
-    assert (days.start, days.end, days.service) == ("2026-09-14", "2026-10-11", "all")
-    with pytest.raises(SystemExit):
-        cli.parser().parse_args(["calendar", "load", "--year", "27", "y.json"])
 
 
 async def serve_http(running: RunningService) -> tuple[str, asyncio.Task[None], uvicorn.Server]:
