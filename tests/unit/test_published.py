@@ -221,7 +221,8 @@ def test_routing_publishes_its_decisions_and_keeps_its_recorded_inputs() -> None
     assert assigned is not None
     assert assigned.payload == {"team": "quality", "handler_id": "h-1", "authority_fen": 50_000}
     classified = pairs[1][1]
-    assert classified is not None and classified.schema_version == "1.1"
+    assert classified is not None
+    assert classified.schema_version == "1.1"
     assert classified.payload["dimensions"] == ["reliability", "tangibles"]
     assert classified.payload["safety_signals"] == ["過敏"]
     assert classified.payload["rules_version"] == "default-2026.1"
