@@ -133,7 +133,11 @@ class Words:
 
     @classmethod
     def of(cls, keywords: list[str]) -> Words:
-        return cls(tuple(keywords), tuple(fold(k) for k in keywords))
+        """Each folded form once (积分 and 積分 are one keyword, counted once)."""
+        folded: dict[str, str] = {}
+        for keyword in keywords:
+            folded.setdefault(fold(keyword), keyword)
+        return cls(tuple(folded.values()), tuple(folded))
 
     def found_in(self, folded_text: str) -> list[tuple[str, str]]:
         """(written, folded) of each keyword the folded text contains, in document order."""

@@ -240,6 +240,20 @@ def test_the_strongest_match_wins_hits_times_weight_ties_by_document_order() -> 
     assert classify(complaint("甲乙"), rules).rules_version == "t-1"
 
 
+def test_a_keyword_written_in_both_scripts_counts_once() -> None:
+    document = {
+        "version": "t-2",
+        "categories": [
+            {"category": "points", "keywords": ["积分", "積分"], "dimensions": ["reliability"]},
+            {"category": "delivery", "keywords": ["快递", "物流"], "dimensions": ["tangibles"]},
+        ],
+    }
+    rules = compile_rules(RulesDocument.model_validate(document).canonical())
+    result = classify(complaint("积分 快递 物流"), rules)
+    assert result.category == "delivery"  # 2 hits against 1, not a tie of 2
+    assert result.reasons == ["mentions 快递", "mentions 物流", "mentions 积分 (points, outscored)"]
+
+
 def test_repair_outscores_the_fault_it_repairs() -> None:
     assert classify(complaint("故障送去維修後還是不行")).category == "repair_quality"
 
