@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -43,9 +44,13 @@ FALLBACK_CATEGORY = "other"
 DEFAULT_DOCUMENT = Path(__file__).parent / "data" / "rules_default.json"
 
 
+# Two characters at least, spaces aside (spelled out: JSON Schema's \s is not Python's).
+_SPACE = " \\t\\n\\r\\f\\v\\u3000"
+PHRASE = re.compile(f"[^{_SPACE}][{_SPACE}]*[^{_SPACE}]")
+
+
 def _phrase(keyword: str) -> str:
-    folded = "".join(fold(keyword).split())
-    if len(folded) < 2:
+    if PHRASE.search(keyword) is None:
         raise ValueError(
             f"keyword {keyword!r} is a single character: it over-matches "
             "(坏 matches 败坏了, 漏 matches 漏发); write a phrase such as 坏了, 漏水, 漏电"
@@ -53,7 +58,11 @@ def _phrase(keyword: str) -> str:
     return keyword
 
 
-Keyword = Annotated[str, Field(min_length=1, max_length=40), AfterValidator(_phrase)]
+Keyword = Annotated[
+    str,
+    Field(max_length=40, json_schema_extra={"minLength": 2, "pattern": PHRASE.pattern}),
+    AfterValidator(_phrase),
+]
 Keywords = Annotated[list[Keyword], Field(min_length=1, max_length=200)]
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
 

@@ -8,6 +8,8 @@
 - Regulator transfers: positive cases name the registered brand (the schema cannot say
   which brands exist; an unknown one is refused, 422, by design).
 - Positive batches keep at most MAX_FUZZ_BATCH transfers.
+- Routing rules documents: positive cases name each category once and never `other` (the
+  fallback), which a JSON schema cannot say of a list of objects; a repeat is refused (422).
 - Opaque list cursors: a generated string that matches the schema is still not a cursor
   the service handed out (the server refuses it, 422). Positive cases get no invented
   cursor; the stateful phase follows `next_cursor` links with real ones, and negative
@@ -98,7 +100,20 @@ def map_case(context: Any, case: Any) -> Any:
         if isinstance(body.get("transfers"), list):
             transfers = body["transfers"][:MAX_FUZZ_BATCH]
             case.body = {**body, "transfers": [_to_known_brand(t) for t in transfers]}
+    if method == "PUT" and case.path.endswith("/routing-rules") and isinstance(case.body, dict):
+        case.body = _categories_once(case.body)
     return case
+
+
+def _categories_once(document: dict[str, Any]) -> dict[str, Any]:
+    categories = document.get("categories")
+    if not isinstance(categories, list):
+        return document
+    renamed = [
+        {**c, "category": f"c{n}_{c.get('category', '')}"[:40]} if isinstance(c, dict) else c
+        for n, c in enumerate(categories)
+    ]
+    return {**document, "categories": renamed}
 
 
 def _to_known_brand(transfer: Any) -> Any:
