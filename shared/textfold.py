@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import threading
 import unicodedata
-from dataclasses import dataclass
 from functools import lru_cache
 
 import opencc
@@ -42,32 +41,42 @@ def fold_key(text: str) -> str:
     return fold(text)
 
 
-@dataclass(frozen=True)
 class FoldedText:
-    """A text folded for matching that can point back at the words as they were written."""
+    """A text folded for matching that can point back at the words as they were written.
 
-    original: str
-    folded: str
-    _origins: tuple[int, ...] | None  # folded index -> original index; None: not aligned
+    The character map back to the original is built only when asked (`as_written`)."""
+
+    __slots__ = ("_origins", "folded", "original")
+
+    def __init__(self, original: str) -> None:
+        self.original = original
+        self.folded = fold(original)
+        self._origins: tuple[int, ...] | bool | None = False  # False: not built yet
 
     @classmethod
     def of(cls, text: str) -> FoldedText:
-        pieces: list[str] = []
-        origins: list[int] = []
-        for index, char in enumerate(text):
-            piece = unicodedata.normalize("NFKC", char).casefold()
-            pieces.append(piece)
-            origins.extend([index] * len(piece))
-        per_char = "".join(pieces)
-        folded = fold(text)
-        simplified = to_simplified(per_char)
-        aligned = simplified == folded and len(simplified) == len(per_char)
-        return cls(text, folded, tuple(origins) if aligned else None)
+        return cls(text)
+
+    def _origin_map(self) -> tuple[int, ...] | None:
+        """Folded index -> original index; None when folding changed the text's alignment."""
+        if self._origins is False:
+            pieces: list[str] = []
+            origins: list[int] = []
+            for index, char in enumerate(self.original):
+                piece = unicodedata.normalize("NFKC", char).casefold()
+                pieces.append(piece)
+                origins.extend([index] * len(piece))
+            per_char = "".join(pieces)
+            simplified = to_simplified(per_char)
+            aligned = simplified == self.folded and len(simplified) == len(per_char)
+            self._origins = tuple(origins) if aligned else None
+        return self._origins if isinstance(self._origins, tuple) else None
 
     def as_written(self, word: str) -> str:
         """The first occurrence of the folded `word` as the text wrote it (else `word`)."""
         start = self.folded.find(word)
-        if start < 0 or self._origins is None or not word:
+        origins = self._origin_map() if start >= 0 and word else None
+        if origins is None:
             return word
-        first, last = self._origins[start], self._origins[start + len(word) - 1]
+        first, last = origins[start], origins[start + len(word) - 1]
         return self.original[first : last + 1]

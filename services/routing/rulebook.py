@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -47,6 +48,7 @@ class BrandRules:
     document: dict[str, Any]
 
 
+@lru_cache(maxsize=1024)
 def rules_id(brand_id: str) -> UUID:
     return derive_id("routing-rules", brand_id)
 
@@ -55,6 +57,7 @@ class RulesBook(CachedCases):
     """Rules documents per brand, kept as `RoutingRules` aggregates."""
 
     def register_rules(self) -> None:
+        self._rules_seen: dict[str, tuple[int, CompiledRules]] = {}  # brand -> (version, rules)
         self.command("rules.load", self._on_load_rules)
 
     def load_rules(self, command: LoadRules) -> BrandRules:
@@ -96,6 +99,18 @@ class RulesBook(CachedCases):
         return BrandRules(brand_id, "brand", rules.rules_version, rules.digest, rules.parsed())
 
     def rules_for(self, brand_id: str) -> CompiledRules | None:
-        """The compiled rules of the brand's document; None: the packaged default applies."""
-        rules: RoutingRules | None = self.get_or_none(rules_id(brand_id))
-        return None if rules is None else compile_rules(rules.document)
+        """The compiled rules of the brand's document; None: the packaged default applies.
+
+        Read on every complaint (another process may have loaded a version): one indexed
+        SELECT of the brand's last rules event, which carries the whole document; decoded
+        only when it is not the one this process saw last."""
+        last = self.recorder.select_events(rules_id(brand_id), desc=True, limit=1)
+        if not last:
+            return None
+        seen = self._rules_seen.get(brand_id)
+        if seen is not None and seen[0] == last[0].originator_version:
+            return seen[1]
+        loaded = self.mapper.to_domain_event(last[0])
+        compiled = compile_rules(getattr(loaded, "document"))  # noqa: B009
+        self._rules_seen[brand_id] = (last[0].originator_version, compiled)
+        return compiled

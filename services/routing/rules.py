@@ -192,6 +192,7 @@ def default_document() -> RulesDocument:
     return RulesDocument.model_validate_json(DEFAULT_DOCUMENT.read_text(encoding="utf-8"))
 
 
+@lru_cache(maxsize=1)
 def default_rules() -> CompiledRules:
     return compile_rules(default_document().canonical())
 
