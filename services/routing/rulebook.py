@@ -57,7 +57,7 @@ class RulesBook(CachedCases):
     """Rules documents per brand, kept as `RoutingRules` aggregates."""
 
     def register_rules(self) -> None:
-        self._rules_seen: dict[str, tuple[int, CompiledRules]] = {}  # brand -> (version, rules)
+        self._rules_seen: dict[str, tuple[bytes, CompiledRules]] = {}  # brand -> (stored, rules)
         self.command("rules.load", self._on_load_rules)
 
     def load_rules(self, command: LoadRules) -> BrandRules:
@@ -108,9 +108,9 @@ class RulesBook(CachedCases):
         if not last:
             return None
         seen = self._rules_seen.get(brand_id)
-        if seen is not None and seen[0] == last[0].originator_version:
-            return seen[1]
+        if seen is not None and seen[0] == last[0].state:  # the very bytes: even a rolled-
+            return seen[1]  # back load that reused the version number is told apart
         loaded = self.mapper.to_domain_event(last[0])
         compiled = compile_rules(getattr(loaded, "document"))  # noqa: B009
-        self._rules_seen[brand_id] = (last[0].originator_version, compiled)
+        self._rules_seen[brand_id] = (last[0].state, compiled)
         return compiled

@@ -8,8 +8,16 @@ loaded over HTTP changes new decisions only, with the replay staying exact.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from services.routing.application import RoutingApplication
+from services.routing.rulebook import LoadRules, rules_id
+from services.routing.rules import RulesDocument
+from shared.errors import Conflict
 from shared.replay import verify_replay
 from shared.settings import Settings
 from tests.integration.test_replay import live_env
@@ -229,3 +237,33 @@ async def test_brand_rules_loaded_over_http_change_new_decisions_only_and_replay
     report = verify_replay("routing", SPECS["routing"].application, live_env("routing", settings))
     assert report.differences == [], [str(d) for d in report.differences]
     assert report.inputs >= 3, report.summary()  # two complaints and the rules loaded
+
+
+def test_rules_versions_reload_go_back_and_refuse_a_reused_version(tmp_path: Path) -> None:
+    """On a real SQLite store: the same document again changes nothing; an older version may
+    come back; a version number reused for other content is refused (409)."""
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "r.db")}
+    app = RoutingApplication(env=env)
+    at = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    first = RulesDocument.model_validate(LOYALTY_RULES)
+    second = RulesDocument.model_validate({**LOYALTY_RULES, "version": "loyalty-3"})
+    try:
+        assert app.rules_for("loyal") is None  # the packaged default applies
+        assert app.load_rules(LoadRules("loyal", first, at)).version == "loyalty-2"
+        assert app.load_rules(LoadRules("loyal", first, at)).version == "loyalty-2"
+        assert app.load_rules(LoadRules("loyal", second, at)).version == "loyalty-3"
+        compiled = app.rules_for("loyal")
+        assert compiled is not None
+        assert compiled.version == "loyalty-3"
+        assert app.load_rules(LoadRules("loyal", first, at)).version == "loyalty-2"
+        compiled = app.rules_for("loyal")
+        assert compiled is not None
+        assert compiled.version == "loyalty-2"
+        reused = {**LOYALTY_RULES, "categories": LOYALTY_RULES["categories"][:1]}
+        with pytest.raises(Conflict):
+            app.load_rules(LoadRules("loyal", RulesDocument.model_validate(reused), at))
+        rules: Any = app.repository.get(rules_id("loyal"))
+        assert rules.version == 3  # loyalty-2, loyalty-3, loyalty-2 back (a same reload: none)
+        assert app.brand_rules("other-brand").source == "default"
+    finally:
+        app.close()
