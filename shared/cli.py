@@ -22,6 +22,7 @@ import httpx
 
 from shared.calendar_cli import add_calendar_parser
 from shared.ops_tokens import add_token_parser, cli_token
+from shared.rules_cli import add_routing_parser
 from shared.settings import DEFAULT_PORTS, SERVICES, load_settings
 
 NATS_PORT = 4222
@@ -495,6 +496,7 @@ def parser() -> argparse.ArgumentParser:
     imports.set_defaults(run=cmd_import_transfers)
     add_token_parser(sub)
     add_calendar_parser(sub)
+    add_routing_parser(sub)
     nats_config = sub.add_parser(
         "nats-config",
         help="write the nats-server config from AFTERSALES_NATS_PASSWORD_<USER> variables",

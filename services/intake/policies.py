@@ -11,17 +11,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.textfold import fold_key
+
 # --- matching keys ----------------------------------------------------------------------
 
 
 def normalise_key(value: str | None) -> str | None:
-    """NFKC, case-folded, without spaces or punctuation; None when nothing is left.
+    """Folded (NFKC, case-folded, simplified script), without spaces or punctuation; None
+    when nothing is left.
 
-    So "苏宁 易购（上海）" and "苏宁易购(上海)" are the same merchant.
+    So "苏宁 易购（上海）" and "苏宁易购(上海)" are the same merchant, and so are 海蘭雲天 and
+    海兰云天 [DOMAIN.md: groups and duplicates follow the merchant in either script].
     """
     if not value:
         return None
-    text = unicodedata.normalize("NFKC", value).casefold()
+    text = fold_key(value)
     kept = "".join(ch for ch in text if unicodedata.category(ch)[0] not in "PZC")
     return kept or None
 

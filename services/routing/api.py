@@ -1,22 +1,26 @@
-"""Routing's HTTP API: ops reads of a routing case."""
+"""Routing's HTTP API: ops reads of a routing case; a brand's routing rules (load, read)."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel
 
 from services.routing.application import RoutingApplication
 from services.routing.domain import RoutingCase
+from services.routing.rulebook import BrandRules, LoadRules
+from services.routing.rules import RulesDocument
 from shared.auth import BrandScope, ops_scope
 from shared.errors import NotFound, error_responses
 from shared.service import application_of
 
 App = Annotated[RoutingApplication, Depends(application_of(RoutingApplication))]
 Viewer = Annotated[BrandScope, Depends(ops_scope("viewer"))]
+Admin = Annotated[BrandScope, Depends(ops_scope("admin"))]
 router = APIRouter(prefix="/v1", tags=["routing"])
 
 
@@ -43,3 +47,58 @@ async def get_case(complaint_id: UUID, app: App, scope: Viewer) -> RoutingCaseVi
         severity=case.severity,
         handler_id=case.handler_id,
     )
+
+
+# --- a brand's routing rules (classification keywords, safety signals) ---------------------
+
+Brand = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{1,40}$")]
+
+
+class RoutingRulesView(BaseModel):
+    """The rules a brand's new complaints are classified by."""
+
+    brand_id: str
+    source: str  # "brand" (loaded for it) or "default" (the packaged document)
+    version: str
+    digest: str
+    document: dict[str, Any]
+
+
+def _view(rules: BrandRules) -> RoutingRulesView:
+    return RoutingRulesView(
+        brand_id=rules.brand_id,
+        source=rules.source,
+        version=rules.version,
+        digest=rules.digest,
+        document=rules.document,
+    )
+
+
+def _in_scope(scope: BrandScope, brand: str) -> None:
+    scope.check(brand, NotFound(f"no routing rules for brand {brand}"))
+
+
+@router.put(
+    "/ops/brands/{brand}/routing-rules",
+    tags=["routing rules"],
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+async def put_routing_rules(
+    brand: Brand, document: RulesDocument, app: App, scope: Admin
+) -> RoutingRulesView:
+    """Load a new version of the brand's rules: complaints received from now on use it;
+    decisions already made keep the version they recorded."""
+    _in_scope(scope, brand)
+    command = LoadRules(brand, document, datetime.now(UTC))
+    return _view(await asyncio.to_thread(app.load_rules, command))
+
+
+@router.get(
+    "/ops/brands/{brand}/routing-rules",
+    tags=["routing rules"],
+    responses=error_responses(401, 403, 404, 422),
+)
+async def get_routing_rules(brand: Brand, app: App, scope: Viewer) -> RoutingRulesView:
+    """The brand's current rules (the packaged default until a document is loaded)."""
+    _in_scope(scope, brand)
+    return _view(await asyncio.to_thread(app.brand_rules, brand))

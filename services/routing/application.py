@@ -9,12 +9,12 @@ from eventsourcing.application import ProcessingEvent
 from services.routing import policies
 from services.routing.domain import RoutingCase
 from services.routing.published import PUBLICATIONS
+from services.routing.rulebook import RulesBook
 from shared.contracts import ContractEvent
 from shared.store import EventMeta
-from shared.tuning import CachedCases
 
 
-class RoutingApplication(CachedCases):
+class RoutingApplication(RulesBook):
     service = "routing"
     name = "routing"
     publications = PUBLICATIONS
@@ -22,6 +22,7 @@ class RoutingApplication(CachedCases):
     def register_handlers(self) -> None:
         self.on("ComplaintReceived", self.on_complaint_received)
         self.on("GroupComplaintLinked", self.on_group_linked)
+        self.register_rules()
 
     def on_group_linked(self, linked: ContractEvent, processing: ProcessingEvent[UUID]) -> None:
         """A complaint that joins a group after routing is reassessed: groups raise severity."""
@@ -48,15 +49,9 @@ class RoutingApplication(CachedCases):
         if payload.get("nuisance"):
             processing.collect_events(case)
             return  # nuisance contacts wait in their own queue, unrouted
-        classification = policies.classify(payload)
-        case.classify(
-            meta=meta,
-            category=classification.category,
-            dimension=classification.dimension,
-            well_founded=classification.well_founded,
-            reasons=classification.reasons,
-        )
-        severity = policies.assess(payload)
+        classification = policies.classify(payload, self.rules_for(received.brand_id))
+        case.classify(meta=meta, **classification.as_event())
+        severity = policies.assess(payload, safety_signals=classification.safety_signals)
         case.assess(meta=meta, severity=severity.level, factors=severity.factors)
         team, handler = policies.choose_handler(str(received.complaint_id), severity)
         case.assign(meta=meta, team=team.name, handler_id=handler, authority_fen=team.authority_fen)

@@ -38,7 +38,32 @@ class RoutingCase(Aggregate):
         """Records a later upstream event this case acts on, before its effects."""
         self.inputs.append(contract)
 
-    @event("ComplaintClassified", topic="routing.RoutingCase.ComplaintClassified")
+    class ComplaintClassified(Event):
+        """Step 2 (判定/分类): category, every 五度 dimension touched, judged well-founded or
+        not with the reason, safety signals in the text, and the rules version that decided."""
+
+        TOPIC = "routing.RoutingCase.ComplaintClassified"
+        class_version = 2
+
+        meta: EventMeta
+        category: str
+        dimension: str
+        well_founded: bool
+        reasons: list[str]
+        dimensions: list[str]
+        judgement: str
+        safety_signals: list[str]
+        rules_version: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v1 knew one dimension, no judgement, no safety signals, no rules version."""
+            state["dimensions"] = [state["dimension"]]
+            state["judgement"] = ""
+            state["safety_signals"] = []
+            state["rules_version"] = None
+
+    @event(ComplaintClassified)
     def classify(
         self,
         meta: EventMeta,
@@ -46,6 +71,10 @@ class RoutingCase(Aggregate):
         dimension: str,
         well_founded: bool,
         reasons: list[str],
+        dimensions: list[str],
+        judgement: str,
+        safety_signals: list[str],
+        rules_version: str | None,
     ) -> None:
         self.category = category
 

@@ -1,46 +1,21 @@
 """Routing policies: pure functions from a received complaint to category, severity, handler.
 
-Simple first versions (keyword classification, a default roster); the routing issue
-makes them per-brand versioned policy documents.
+Classification reads a per-brand versioned rules document (rules.py, classification.py);
+the roster is still a default one.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-# Category → (keywords, SERVQUAL dimension it touches) [000 五度, 002 投诉分类].
-CATEGORIES: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    (
-        "prepaid_card",
-        ("预付", "会员卡", "充值", "储值", "prepaid", "membership card"),
-        "reliability",
-    ),
-    ("repair_quality", ("维修", "修理", "修不好", "repair"), "assurance"),
-    ("delivery", ("配送", "快递", "物流", "送货", "delivery", "parcel"), "responsiveness"),
-    (
-        "price_billing",
-        ("价格", "多收", "收费", "扣费", "price", "overcharg", "billing"),
-        "reliability",
-    ),
-    ("service_attitude", ("态度", "服务差", "辱骂", "rude", "attitude"), "empathy"),
-    ("contract", ("合同", "条款", "contract"), "assurance"),
-    (
-        "product_quality",
-        ("质量", "故障", "坏", "漏", "过敏", "不能用", "defect", "broken", "fault"),
-        "reliability",
-    ),
-)
+from services.routing import classification
+from services.routing.classification import Classification
+from services.routing.rules import CompiledRules
+
 LARGE_AMOUNT_FEN = 500_000  # ¥5,000: "large amounts" raise severity [DOMAIN.md step 3]
-
-
-@dataclass(frozen=True)
-class Classification:
-    category: str
-    dimension: str
-    well_founded: bool
-    reasons: list[str]
 
 
 @dataclass(frozen=True)
@@ -64,22 +39,21 @@ DEFAULT_ROSTER: dict[str, Team] = {
 }
 
 
-def classify(received: dict[str, Any]) -> Classification:
-    """Step 2: the first category whose keywords appear in what happened."""
-    text = f"{received.get('description', '')} {received.get('product', {}).get('category', '')}"
-    lowered = text.lower()
-    for category, keywords, dimension in CATEGORIES:
-        hits = [k for k in keywords if k in lowered]
-        if hits:
-            return Classification(category, dimension, True, [f"mentions {h}" for h in hits])
-    return Classification("other", "reliability", True, ["no category keyword matched"])
+def classify(received: dict[str, Any], rules: CompiledRules | None = None) -> Classification:
+    """Step 2: judged and classified by the brand's rules document (services/routing/rules.py)."""
+    return classification.classify(received, rules)
 
 
-def assess(received: dict[str, Any]) -> Severity:
-    """Step 3: injury, media exposure, regulator transfer, groups and large amounts raise it."""
+def assess(received: dict[str, Any], safety_signals: Sequence[str] = ()) -> Severity:
+    """Step 3: injury, media exposure, regulator transfer, groups and large amounts raise it.
+
+    `safety_signals`: words of the text that make it a health or safety case (classification).
+    """
     factors = []
     if received.get("injury"):
         factors.append("personal injury or safety")
+    if safety_signals:  # the 花王 allergy case: crisis team the same night [003]
+        factors.append(f"safety signal in the text: {', '.join(safety_signals)}")
     if received.get("media_exposure"):
         factors.append("media or social exposure")
     if received.get("regulator"):
@@ -90,7 +64,7 @@ def assess(received: dict[str, Any]) -> Severity:
     price = (received.get("order") or {}).get("price_fen") or 0
     if max([price, *amounts]) >= LARGE_AMOUNT_FEN:
         factors.append("large amount")
-    if "personal injury or safety" in factors:
+    if "personal injury or safety" in factors or safety_signals:
         return Severity("critical", factors)
     return Severity("high" if factors else "normal", factors)
 

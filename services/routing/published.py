@@ -18,7 +18,16 @@ PUBLICATIONS: Mapping[str, Publication] = table(
             RoutingCase,
             "ComplaintClassified",
             contract.ComplaintClassified,
-            copied("category", "dimension", "well_founded", "reasons"),
+            copied(
+                "category",
+                "dimension",
+                "well_founded",
+                "reasons",
+                "dimensions",
+                "judgement",
+                "safety_signals",
+                "rules_version",
+            ),
         ),
         publish(
             RoutingCase,

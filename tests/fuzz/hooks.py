@@ -12,6 +12,8 @@
   after tomorrow is refused, 422, by design); a positive working-days range is one day; a
   positive calendar year is a valid schedule of its year (the schema cannot say that the
   dates fall in the path's year, nor that a make-up day is a weekend day), in 2000–2100.
+- Routing rules documents: positive cases name each category once and never `other` (the
+  fallback), which a JSON schema cannot say of a list of objects; a repeat is refused (422).
 - Opaque list cursors: a generated string that matches the schema is still not a cursor
   the service handed out (the server refuses it, 422). Positive cases get no invented
   cursor; the stateful phase follows `next_cursor` links with real ones, and negative
@@ -114,7 +116,20 @@ def map_case(context: Any, case: Any) -> Any:
             loadable = min(max(int(year), 2000), 2100)
             case.path_parameters = {**case.path_parameters, "year": loadable}
             case.body = {**case.body, "holidays": [f"{loadable}-01-01"], "workdays": []}
+    if method == "PUT" and case.path.endswith("/routing-rules") and isinstance(case.body, dict):
+        case.body = _categories_once(case.body)
     return case
+
+
+def _categories_once(document: dict[str, Any]) -> dict[str, Any]:
+    categories = document.get("categories")
+    if not isinstance(categories, list):
+        return document
+    renamed = [
+        {**c, "category": f"c{n}_{c.get('category', '')}"[:40]} if isinstance(c, dict) else c
+        for n, c in enumerate(categories)
+    ]
+    return {**document, "categories": renamed}
 
 
 def _to_known_brand(transfer: Any) -> Any:

@@ -195,7 +195,15 @@ def test_intake_publishes_the_complaint_facts_and_keeps_the_status_feed() -> Non
 def test_routing_publishes_its_decisions_and_keeps_its_recorded_inputs() -> None:
     case = RoutingCase(id=COMPLAINT_ID, meta=META, received={"type": "ComplaintReceived"})
     case.classify(
-        meta=META, category="quality", dimension="product", well_founded=True, reasons=["x"]
+        meta=META,
+        category="product_quality",
+        dimension="reliability",
+        well_founded=True,
+        reasons=["mentions 过敏"],
+        dimensions=["reliability", "tangibles"],
+        judgement="Well-founded: the complaint describes a product_quality problem (过敏).",
+        safety_signals=["過敏"],
+        rules_version="default-2026.1",
     )
     case.assess(meta=META, severity="high", factors=["injury"])
     case.assign(meta=META, team="quality", handler_id="h-1", authority_fen=50_000)
@@ -212,6 +220,12 @@ def test_routing_publishes_its_decisions_and_keeps_its_recorded_inputs() -> None
     assigned = pairs[3][1]
     assert assigned is not None
     assert assigned.payload == {"team": "quality", "handler_id": "h-1", "authority_fen": 50_000}
+    classified = pairs[1][1]
+    assert classified is not None
+    assert classified.schema_version == "1.1"
+    assert classified.payload["dimensions"] == ["reliability", "tangibles"]
+    assert classified.payload["safety_signals"] == ["過敏"]
+    assert classified.payload["rules_version"] == "default-2026.1"
 
 
 def test_compensation_publishes_apology_offer_and_answers_but_not_refusals() -> None:
