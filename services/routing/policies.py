@@ -7,8 +7,14 @@ makes them per-brand versioned policy documents.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from services.routing import severity as severity_policy
+from services.routing.severity import LARGE_AMOUNT_FEN, Severity
+
+__all__ = ["LARGE_AMOUNT_FEN", "Severity"]
 
 # Category → (keywords, SERVQUAL dimension it touches) [000 五度, 002 投诉分类].
 CATEGORIES: tuple[tuple[str, tuple[str, ...], str], ...] = (
@@ -32,7 +38,6 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...], str], ...] = (
         "reliability",
     ),
 )
-LARGE_AMOUNT_FEN = 500_000  # ¥5,000: "large amounts" raise severity [DOMAIN.md step 3]
 
 
 @dataclass(frozen=True)
@@ -41,12 +46,6 @@ class Classification:
     dimension: str
     well_founded: bool
     reasons: list[str]
-
-
-@dataclass(frozen=True)
-class Severity:
-    level: str
-    factors: list[str]
 
 
 @dataclass(frozen=True)
@@ -75,24 +74,10 @@ def classify(received: dict[str, Any]) -> Classification:
     return Classification("other", "reliability", True, ["no category keyword matched"])
 
 
-def assess(received: dict[str, Any]) -> Severity:
-    """Step 3: injury, media exposure, regulator transfer, groups and large amounts raise it."""
-    factors = []
-    if received.get("injury"):
-        factors.append("personal injury or safety")
-    if received.get("media_exposure"):
-        factors.append("media or social exposure")
-    if received.get("regulator"):
-        factors.append("regulator transfer")
-    if received.get("group_id"):
-        factors.append("group complaint")
-    amounts = [d.get("amount_fen") or 0 for d in received.get("demands", [])]
-    price = (received.get("order") or {}).get("price_fen") or 0
-    if max([price, *amounts]) >= LARGE_AMOUNT_FEN:
-        factors.append("large amount")
-    if "personal injury or safety" in factors:
-        return Severity("critical", factors)
-    return Severity("high" if factors else "normal", factors)
+def assess(received: dict[str, Any], safety_signals: Sequence[str] = ()) -> Severity:
+    """Step 3: injury or safety words, media reach, regulator transfer, groups and large
+    amounts raise it, each factor listed (services/routing/severity.py)."""
+    return severity_policy.assess(received, safety_signals)
 
 
 def reassess_for_group(current: str, factors: list[str]) -> Severity | None:

@@ -79,7 +79,7 @@ def test_make_contract_fills_the_envelope_from_the_registry() -> None:
     assert event.service == "intake"
     assert event.stream == "INTAKE"
     assert event.correlation_id == COMPLAINT_ID
-    assert event.schema_version == "1.0"
+    assert event.schema_version == "1.1"  # ComplaintReceived 1.1 (received_by, media_reach)
     assert event.payload["attachments"] == []  # defaults filled in by the payload model
 
 
@@ -169,7 +169,8 @@ def test_every_type_declares_its_own_major_minor_version(event_type: str) -> Non
 
 
 def test_types_move_their_versions_independently() -> None:
-    assert CONTRACT_TYPES["ComplaintReceived"].version == "1.0"
+    assert CONTRACT_TYPES["ComplaintReceived"].version == "1.1"  # received_by, media_reach
+    assert CONTRACT_TYPES["ComplaintWithdrawn"].version == "1.0"
     assert CONTRACT_TYPES["RevisitScheduled"].version == "1.1"  # added offer_id
     revisit = build(
         "RevisitScheduled",
@@ -177,7 +178,7 @@ def test_types_move_their_versions_independently() -> None:
     )
     assert revisit.schema_version == "1.1"
     assert revisit.payload["offer_id"] is None, "optional in 1.1: absent means not known"
-    assert build().schema_version == "1.0"
+    assert build("ComplaintWithdrawn", {"reason": "r"}).schema_version == "1.0"
 
 
 def test_a_message_of_an_older_minor_version_is_read_with_the_defaults_of_the_newer() -> None:
