@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from shared.ops_tokens import add_token_parser, cli_token
+from shared.routing_cli import add_routing_parser
 from shared.settings import DEFAULT_PORTS, SERVICES, load_settings
 
 NATS_PORT = 4222
@@ -493,6 +494,7 @@ def parser() -> argparse.ArgumentParser:
     imports.add_argument("--batch", type=int, default=2000, help="transfers per request (≤ 5000)")
     imports.set_defaults(run=cmd_import_transfers)
     add_token_parser(sub)
+    add_routing_parser(sub)
     nats_config = sub.add_parser(
         "nats-config",
         help="write the nats-server config from AFTERSALES_NATS_PASSWORD_<USER> variables",

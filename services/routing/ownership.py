@@ -304,6 +304,8 @@ class Ownership(CachedCases):
     ) -> tuple[list[dict[str, Any]], str | None]:
         """A page of the queue, most urgent first (`brands` None: every brand)."""
         where: dict[str, Any] = {}
+        if brands == []:
+            return [], None
         if brands is not None:
             where["brand_id"] = Cmp("in", brands)
         if team:
