@@ -98,7 +98,8 @@ async def test_a_redelivered_message_creates_no_duplicate_event(service: Any) ->
     await publish(again, received())
     await routed(again, 2)
     await asyncio.sleep(0.3)
-    assert len(await routing_events(again)) == 2 * ROUTED_EVENTS, "the first complaint was not routed again"
+    routed_twice = len(await routing_events(again))
+    assert routed_twice == 2 * ROUTED_EVENTS, "the first complaint was not routed again"
     assert consumer.processed == 1
 
 

@@ -196,7 +196,7 @@ def test_a_roster_naming_what_does_not_exist_is_refused(
 def test_a_supervisor_must_be_a_handler_of_the_roster() -> None:
     document = DEFAULT_ROSTER.model_dump(mode="json")
     document["teams"][0]["supervisor"] = "ghost"
-    with pytest.raises(ValidationError, match="teams.supervisor"):
+    with pytest.raises(ValidationError, match=r"teams\.supervisor"):
         Roster.model_validate(document)
 
 
