@@ -33,6 +33,7 @@ class RoutingApplication(Ownership):
         case.record_input(meta=meta, contract=linked.model_dump(mode="json"))
         self.reassess(case, meta)  # severity rises with the group, and the owner with it
         processing.collect_events(case)
+        self.spread_group_size(linked, processing)  # past a threshold: every member too
 
     def on_complaint_received(
         self, received: ContractEvent, processing: ProcessingEvent[UUID]

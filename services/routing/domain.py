@@ -143,3 +143,29 @@ class BrandRoster(Aggregate):
     @event("RosterReplaced", topic="routing.BrandRoster.RosterReplaced")
     def replace(self, document: dict[str, Any], roster_version: str) -> None:
         self.document, self.roster_version = document, roster_version
+
+
+class RoutedGroup(Aggregate):
+    """The routed members of a group of consumers and its largest size seen (routing's own
+    view, from `GroupComplaintLinked`): when the group grows past a threshold, every member
+    is reassessed, not only the newest."""
+
+    TOPIC = "routing.RoutedGroup"
+
+    class Event(InputClocked, Aggregate.Event):
+        TOPIC = "routing.RoutedGroup.Event"
+
+    class Created(Event, Aggregate.Created):
+        TOPIC = "routing.RoutedGroup.Created"
+
+    @event("GroupTracked", topic="routing.RoutedGroup.GroupTracked")
+    def __init__(self, id: UUID, group_id: str) -> None:
+        self.group_id = group_id
+        self.members: list[str] = []
+        self.size = 0
+
+    @event("GroupGrew", topic="routing.RoutedGroup.GroupGrew")
+    def grow(self, member: str, size: int) -> None:
+        if member not in self.members:
+            self.members.append(member)
+        self.size = max(self.size, size)

@@ -19,7 +19,7 @@ from eventsourcing.application import ProcessingEvent
 
 from services.routing import roster as rosters
 from services.routing import severity as sev
-from services.routing.domain import BrandRoster, RoutingCase
+from services.routing.domain import BrandRoster, RoutedGroup, RoutingCase
 from services.routing.response import ResponseMode, choose_mode, transfer
 from shared.contracts import ContractEvent
 from shared.errors import Conflict, NotFound
@@ -155,6 +155,31 @@ class Ownership(CachedCases):
         case.record_input(meta=meta, contract=linked.model_dump(mode="json"))
         self.reassess(case, meta)
         processing.collect_events(case)
+
+    def spread_group_size(
+        self, linked: ContractEvent, processing: ProcessingEvent[UUID]
+    ) -> None:
+        """Track the group's routed members; when it grows past a size threshold, every
+        earlier member is reassessed too (29 and 78 consumers [003])."""
+        group_id = str(linked.payload["group_id"])
+        size = int(linked.payload["member_count"])
+        group_key = derive_id("routing-group", linked.brand_id, group_id)
+        group: RoutedGroup | None = self.get_or_none(group_key)
+        if group is None:
+            group = RoutedGroup(id=group_key, group_id=group_id)
+        before = group.size
+        group.grow(member=str(linked.complaint_id), size=size)
+        processing.collect_events(group)
+        if not before or sev.group_level(size) == sev.group_level(before):
+            return
+        meta = EventMeta.caused_by(linked)
+        for member in group.members:
+            case = self.case_of(UUID(member))
+            if member == str(linked.complaint_id) or case is None or not case.routed:
+                continue
+            case.record_input(meta=meta, contract=linked.model_dump(mode="json"))
+            self.reassess(case, meta)
+            processing.collect_events(case)
 
     def reassess(self, case: RoutingCase, meta: EventMeta) -> None:
         """Assess again from every recorded input; when severity rises, the owner changes to

@@ -81,6 +81,11 @@ def assess(
     return Severity(level, [factor for factor, _ in factors])
 
 
+def group_level(size: int) -> str:
+    """The level a group of `size` consumers raises severity to."""
+    return _by_threshold(size, GROUP_SIZE_LEVELS)
+
+
 def kind_of(factor: str) -> str:
     """The kind of a factor ("group complaint (29 consumers)" -> "group complaint")."""
     return factor.split(" (")[0].split(":")[0]

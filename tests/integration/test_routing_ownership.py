@@ -238,7 +238,9 @@ async def _with(
     return events if any(e["type"] == wanted for e in events) else None
 
 
-async def test_a_group_growing_past_the_threshold_goes_to_the_crisis_team(service: Any) -> None:
+async def test_a_group_growing_past_the_threshold_goes_to_the_crisis_team(
+    service: Any, settings: Settings
+) -> None:
     """29 consumers against one bath house [003]: at 20 the group is a crisis."""
     intake = await service("intake")
     routing = await service("routing")
@@ -256,14 +258,18 @@ async def test_a_group_growing_past_the_threshold_goes_to_the_crisis_team(servic
                 demands=[{"kind": "repair"}],
             )
         )
-    earliest = await routed_case(routing, "bathhouse", ids[0], severity="high")
-    assert earliest["team"] == "senior", "raised when the group formed (3 consumers)"
-    assert [o["kind"] for o in earliest["owners"]][-1] == "severity_raised"
+    earliest = await routed_case(routing, "bathhouse", ids[0], severity="critical")
+    assert earliest["team"] == "crisis", "every member follows the group past the threshold"
+    kinds = [o["kind"] for o in earliest["owners"]]
+    assert kinds.count("severity_raised") == 2, "senior when the group formed, then crisis"
+    assert "group complaint (20 consumers)" in earliest["factors"]
     last = await routed_case(routing, "bathhouse", ids[-1], severity="critical")
     assert last["team"] == "crisis"
     assert [o["kind"] for o in last["owners"]][:2] == ["first_contact", "assigned"]
     assert last["owners"][-1]["kind"] == "severity_raised"
     assert "group complaint (20 consumers)" in last["factors"]
+    report = verify("routing", settings)
+    assert report.exact, [str(d) for d in report.differences]
 
 
 async def test_a_regulator_transfer_is_owned_by_the_regulator_desk(service: Any) -> None:
