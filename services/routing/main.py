@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from services.routing.api import router
 from services.routing.application import RoutingApplication
-from services.routing.ops_api import router as ops_router
+from services.routing.ops.api import router as ops_router
 from shared.service import ServiceSpec, create_app
 from shared.settings import Settings
 

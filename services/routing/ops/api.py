@@ -1,4 +1,4 @@
-"""Routing's ops API for ownership: rosters, reassign, hand over, transfer, queues.
+"""Routing's ops HTTP API for ownership: rosters, reassign, hand over, transfer, queues.
 
 Every route takes `ops_scope(role)` and checks the case's or the roster's brand (another
 brand's case is 404); free text (reasons, places, receiving parties) is redacted before it
