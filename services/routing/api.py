@@ -33,6 +33,7 @@ class RoutingCaseView(BaseModel):
     desk: str | None = None
     factors: list[str] = []
     mode: str | None = None
+    callback_due: str | None = None
     owners: list[dict[str, Any]] = []
 
 
@@ -54,5 +55,6 @@ async def get_case(complaint_id: UUID, app: App, scope: Viewer) -> RoutingCaseVi
         desk=case.desk,
         factors=case.factors,
         mode=case.mode,
+        callback_due=case.callback_due,
         owners=case.owners,
     )

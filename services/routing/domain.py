@@ -38,6 +38,7 @@ class RoutingCase(Aggregate):
         self.desk: str | None = None
         self.authority_fen = 0
         self.mode: str | None = None
+        self.callback_due: str | None = None
         self.owners: list[dict[str, Any]] = []
 
     @event("InputRecorded", topic="routing.RoutingCase.InputRecorded")
@@ -117,6 +118,12 @@ class RoutingCase(Aggregate):
     ) -> None:
         """Immediate, deferred (answer and callback promised) or transfer [002]."""
         self.mode = mode
+        self.callback_due = callback_due
+
+    @event("ConsumerCallbackPromised", topic="routing.RoutingCase.ConsumerCallbackPromised")
+    def promise_callback(self, meta: EventMeta, callback_at: str, reason: str, by: str) -> None:
+        """A call back promised to the consumer, kept even with no news [000]."""
+        self.callback_due = callback_at
 
     @property
     def routed(self) -> bool:

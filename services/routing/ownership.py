@@ -79,6 +79,7 @@ class Ownership(CachedCases):
         self.command("case.reassign", self._on_reassign)
         self.command("case.handover", self._on_reassign)
         self.command("case.transfer", self._on_transfer)
+        self.command("case.callback", self._on_callback)
 
     # --- rosters ----------------------------------------------------------------------
 
@@ -265,6 +266,21 @@ class Ownership(CachedCases):
             raise OwnerRefused("the case was already transferred")
         mode = transfer(cmd.args["receiving_party"], cmd.args["reason"])
         self._choose(case, self._meta(case), mode)
+        processing.collect_events(case)
+
+    def promise_callback(self, complaint_id: UUID, args: dict[str, Any], at: datetime) -> None:
+        self.execute("case.callback", {**args, "complaint_id": str(complaint_id)}, at)
+
+    def _on_callback(self, cmd: ReceivedCommand, processing: ProcessingEvent[UUID]) -> None:
+        case = self._routed(cmd.args["complaint_id"])
+        if datetime.fromisoformat(cmd.args["callback_at"]) <= cmd.at:
+            raise OwnerRefused("a callback is promised for a time still to come")
+        case.promise_callback(
+            meta=self._meta(case),
+            callback_at=cmd.args["callback_at"],
+            reason=cmd.args["reason"],
+            by=cmd.args["by"],
+        )
         processing.collect_events(case)
 
     def _routed(self, complaint_id: str) -> RoutingCase:

@@ -67,5 +67,11 @@ PUBLICATIONS: Mapping[str, Publication] = table(
             contract.ResponseModeChosen,
             copied("mode", "reason", "answer_by", "callback_due", "receiving_party"),
         ),
+        publish(
+            RoutingCase,
+            "ConsumerCallbackPromised",
+            contract.ConsumerCallbackPromised,
+            copied("callback_at", "reason", "by"),
+        ),
     ],
 )

@@ -85,6 +85,16 @@ class ResponseModeChosen(EventPayload):
     receiving_party: str | None = None
 
 
+class ConsumerCallbackPromised(EventPayload):
+    """A call back promised to the consumer at a time, kept even with no news [000]."""
+
+    SCHEMA_VERSION: ClassVar[str] = "1.0"
+
+    callback_at: str
+    reason: str
+    by: str
+
+
 PAYLOADS: dict[str, type[EventPayload]] = {
     "ComplaintClassified": ComplaintClassified,
     "SeverityAssessed": SeverityAssessed,
@@ -92,4 +102,5 @@ PAYLOADS: dict[str, type[EventPayload]] = {
     "FirstContactOwned": FirstContactOwned,
     "HandlerReassigned": HandlerReassigned,
     "ResponseModeChosen": ResponseModeChosen,
+    "ConsumerCallbackPromised": ConsumerCallbackPromised,
 }

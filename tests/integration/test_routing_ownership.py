@@ -160,6 +160,16 @@ async def test_ownership_end_to_end_and_replay_is_exact(service: Any, settings: 
     assert handed.status_code == 200
     assert handed.json()["handler_id"] == "senior-zhao"
 
+    # A callback promised, kept even with no news [000]: only for a time still to come.
+    callback = f"/v1/ops/cases/{second}/callback"
+    soon = {"callback_at": "2099-01-02T10:00:00+08:00", "reason": "检测结果出来前先回电"}
+    promised = await routing.client.post(callback, json=soon, headers=handler)
+    assert promised.status_code == 200, promised.text
+    past = {**soon, "callback_at": "2020-01-02T10:00:00+08:00"}
+    assert (await routing.client.post(callback, json=past, headers=handler)).status_code == 409
+    promised_case = await routed_case(routing, "haier", second)
+    assert promised_case["callback_due"] == "2099-01-02T02:00:00+00:00"
+
     # Transfer: outside our remit, to the receiving party [002].
     transfer = {"receiving_party": "顺丰速运客服", "reason": "物流丢件由承运方处理"}
     moved_out = await routing.client.post(
@@ -228,7 +238,7 @@ async def test_ownership_end_to_end_and_replay_is_exact(service: Any, settings: 
 
     report = verify("routing", settings)
     assert report.exact, [str(d) for d in report.differences]
-    assert report.inputs >= 10  # 4 received, 1 repeat, 4 ops commands, 1 roster
+    assert report.inputs >= 11  # 4 received, 1 repeat, 5 ops commands, 1 roster
 
 
 async def _with(

@@ -57,6 +57,7 @@ EXPECTED = {
     "routing.RoutingCase.FirstContactOwned": "FirstContactOwned",
     "routing.RoutingCase.HandlerReassigned": "HandlerReassigned",
     "routing.RoutingCase.ResponseModeChosen": "ResponseModeChosen",
+    "routing.RoutingCase.ConsumerCallbackPromised": "ConsumerCallbackPromised",
     "compensation.CompensationCase.ApologyIssued": "ApologyIssued",
     "compensation.CompensationCase.RemedyOptionsOffered": "RemedyOptionsOffered",
     "compensation.CompensationCase.OfferAccepted": "OfferAccepted",

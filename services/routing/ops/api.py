@@ -79,6 +79,14 @@ class Transfer(BaseModel):
     reason: Text
 
 
+class Callback(BaseModel):
+    """A call back promised to the consumer (kept even with no news [000])."""
+
+    model_config = ConfigDict(extra="forbid")
+    callback_at: AwareDatetime
+    reason: Text
+
+
 class OwnerChange(BaseModel):
     complaint_id: UUID
     team: str | None
@@ -208,6 +216,25 @@ async def post_transfer(
         "by": scope.claims.sub,
     }
     await asyncio.to_thread(app.transfer_case, complaint_id, args, datetime.now(UTC))
+    return await _changed(app, complaint_id)
+
+
+@router.post(
+    "/cases/{complaint_id}/callback",
+    response_model=OwnerChange,
+    responses=error_responses(401, 403, 404, 409, 422),
+    summary="Promise the consumer a call back at a time (ConsumerCallbackPromised)",
+)
+async def post_callback(
+    complaint_id: UUID, body: Callback, app: App, scope: Handler
+) -> OwnerChange:
+    await _case_in_scope(app, complaint_id, scope)
+    args = {
+        "callback_at": body.callback_at.astimezone(UTC).isoformat(),
+        "reason": redact(body.reason),
+        "by": scope.claims.sub,
+    }
+    await asyncio.to_thread(app.promise_callback, complaint_id, args, datetime.now(UTC))
     return await _changed(app, complaint_id)
 
 
