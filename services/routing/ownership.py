@@ -200,8 +200,8 @@ class Ownership(CachedCases):
         roster = self.roster(case.brand_id)
         stake = rosters.amount_at_stake(case.received.get("payload", {}))
         choice = rosters.choose(roster, str(case.id), raised.level, case.category, stake)
-        if choice.handler_id == case.handler_id:
-            return
+        if rosters.team_rank(roster, choice.team) <= rosters.team_rank(roster, case.team):
+            return  # already with a team of that level or higher: it stays there
         case.reassign(
             meta=meta,
             from_team=case.team,

@@ -199,6 +199,12 @@ def choose(
     return Choice(top.name, chosen, roster.authority_of(chosen), reason)
 
 
+def team_rank(roster: Roster, team: str | None) -> int:
+    """The level rank of a team of the roster (-1: not a team of this roster)."""
+    found = next((t for t in roster.teams if t.name == team), None)
+    return -1 if found is None else LEVEL_RANK[found.level]
+
+
 def escalation_target(roster: Roster, current_team: str, level: int) -> tuple[str, str]:
     """Who an escalation of `level` reaches from `current_team` (handler → supervisor →
     crisis team): level 1 is the team's supervisor (in their own team); each level after

@@ -252,3 +252,11 @@ def test_deferred_promises_an_answer_and_a_callback_even_without_news_000_002(
 def test_transfer_names_the_receiving_party_002() -> None:
     mode = transfer("顺丰速运客服", "快递丢件由承运方处理")
     assert (mode.mode, mode.receiving_party) == ("transfer", "顺丰速运客服")
+
+
+def test_team_rank_orders_the_levels_and_unknown_teams_rank_lowest() -> None:
+    """A raised severity moves a case up, never down to a lower team [DOMAIN.md step 4]."""
+    ranks = [rosters.team_rank(DEFAULT_ROSTER, t) for t in ("frontline", "senior", "crisis")]
+    assert ranks == [0, 1, 2]
+    assert rosters.team_rank(DEFAULT_ROSTER, "gone") == -1
+    assert rosters.team_rank(DEFAULT_ROSTER, None) == -1
