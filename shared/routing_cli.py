@@ -24,9 +24,6 @@ def cmd_roster(args: argparse.Namespace) -> int:
     url = f"{args.url.rstrip('/')}/v1/ops/brands/{args.brand}/roster"
     headers = {"Authorization": f"Bearer {cli_token(settings)}"}
     if args.action == "load":
-        if args.file is None:
-            print("aftersales routing roster load needs the roster FILE", file=sys.stderr)
-            return 2
         try:
             document: Any = json.loads(Path(args.file).read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
@@ -43,15 +40,21 @@ def cmd_roster(args: argparse.Namespace) -> int:
 
 
 def add_routing_parser(sub: Any) -> argparse.ArgumentParser:
-    """`aftersales routing ...`: its subcommands (`roster`); returns the parser's subparsers'
-    parent so other routing commands can be added next to it."""
+    """`aftersales routing ...`; returns the `routing` parser's subcommands' action, so other
+    routing commands can be added next to `roster`."""
     routing = sub.add_parser("routing", help="routing's data: rosters per brand")
     commands = routing.add_subparsers(dest="routing_command", required=True)
     roster = commands.add_parser("roster", help="load or show a brand's roster (teams, chain)")
-    roster.add_argument("action", choices=["load", "show"])
-    roster.add_argument("file", nargs="?", type=Path, help="the roster JSON (load)")
-    roster.add_argument("--brand", required=True)
-    roster.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORTS['routing']}")
-    roster.set_defaults(run=cmd_roster)
+    actions = roster.add_subparsers(dest="action", required=True)
+    url = f"http://127.0.0.1:{DEFAULT_PORTS['routing']}"
+    load = actions.add_parser("load", help="load a roster JSON document for the brand")
+    load.add_argument("--brand", required=True)
+    load.add_argument("file", type=Path, help="the roster JSON (PUT /v1/ops/brands/{b}/roster)")
+    load.add_argument("--url", default=url)
+    load.set_defaults(run=cmd_roster)
+    show = actions.add_parser("show", help="show the brand's roster (the default until loaded)")
+    show.add_argument("--brand", required=True)
+    show.add_argument("--url", default=url)
+    show.set_defaults(run=cmd_roster, file=None)
     parser: argparse.ArgumentParser = routing
     return parser

@@ -23,7 +23,7 @@ from services.routing.domain import BrandRoster, RoutedGroup, RoutingCase
 from services.routing.response import ResponseMode, choose_mode, transfer
 from shared.contracts import ContractEvent
 from shared.errors import Conflict, NotFound
-from shared.inputs import ReceivedCommand
+from shared.inputs import ReceivedCommand, input_time
 from shared.readmodels import Cmp, Column, Index, PageQuery, RowWrite, Table, Upsert
 from shared.store import EventMeta, derive_id
 from shared.tuning import CachedCases
@@ -200,8 +200,18 @@ class Ownership(CachedCases):
         roster = self.roster(case.brand_id)
         stake = rosters.amount_at_stake(case.received.get("payload", {}))
         choice = rosters.choose(roster, str(case.id), raised.level, case.category, stake)
-        if rosters.team_rank(roster, choice.team) <= rosters.team_rank(roster, case.team):
-            return  # already with a team of that level or higher: it stays there
+        if rosters.team_rank(roster, choice.team) > rosters.team_rank(roster, case.team):
+            self._raise_owner(case, meta, before, raised.level, choice)
+        if case.mode != "transfer":  # answer again as the new level needs (e.g. deferred)
+            mode = choose_mode(
+                case.category, raised.level, case.authority_fen, stake, input_time(), self.calendar
+            )
+            if mode.mode != case.mode:
+                self._choose(case, meta, mode)
+
+    def _raise_owner(
+        self, case: RoutingCase, meta: EventMeta, before: str, level: str, choice: rosters.Choice
+    ) -> None:
         case.reassign(
             meta=meta,
             from_team=case.team,
@@ -210,7 +220,7 @@ class Ownership(CachedCases):
             to_handler=choice.handler_id,
             kind="severity_raised",
             change="person",
-            reason=f"severity {before} -> {raised.level}: {choice.reason}",
+            reason=f"severity {before} -> {level}: {choice.reason}",
             by="routing",
             authority_fen=choice.authority_fen,
         )

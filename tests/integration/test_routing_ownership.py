@@ -273,6 +273,7 @@ async def test_a_group_growing_past_the_threshold_goes_to_the_crisis_team(
     kinds = [o["kind"] for o in earliest["owners"]]
     assert kinds.count("severity_raised") == 2, "senior when the group formed, then crisis"
     assert "group complaint (20 consumers)" in earliest["factors"]
+    assert earliest["mode"] == "deferred", "answered now at first; a crisis needs investigating"
     last = await routed_case(routing, "bathhouse", ids[-1], severity="critical")
     assert last["team"] == "crisis"
     assert [o["kind"] for o in last["owners"]][:2] == ["first_contact", "assigned"]
