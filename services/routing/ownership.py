@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import ProcessingEvent
+from eventsourcing.utils import EnvType
 
 from services.routing import roster as rosters
 from services.routing import severity as sev
@@ -72,6 +73,12 @@ class Ownership(CachedCases):
     """The routing application's ownership side (mixed into `RoutingApplication`)."""
 
     read_model_tables: ClassVar[tuple[Table, ...]] = (QUEUE,)
+    # Parsed roster documents by (brand, aggregate version): validated once, not per case.
+    _parsed_rosters: dict[tuple[str, int], rosters.Roster]
+
+    def __init__(self, env: EnvType | None = None) -> None:
+        self._parsed_rosters = {}
+        super().__init__(env)
 
     def register_ownership(self) -> None:
         self.on("DuplicateLinked", self.on_duplicate_linked)
@@ -88,7 +95,11 @@ class Ownership(CachedCases):
         loaded: BrandRoster | None = self.get_or_none(derive_id("roster", brand))
         if loaded is None:
             return rosters.DEFAULT_ROSTER
-        return rosters.parse_roster(loaded.document)
+        key = (brand, loaded.version)  # the stored version read now: never a stale roster
+        parsed = self._parsed_rosters.get(key)
+        if parsed is None:
+            parsed = self._parsed_rosters[key] = rosters.parse_roster(loaded.document)
+        return parsed
 
     def load_roster(self, brand: str, roster: rosters.Roster, at: datetime) -> str:
         args = {"brand": brand, "document": roster.model_dump(mode="json")}
