@@ -22,7 +22,7 @@ import httpx
 
 from shared.calendar_cli import add_calendar_parser
 from shared.ops_tokens import add_token_parser, cli_token
-from shared.rules_cli import add_routing_parser
+from shared.routing_cli import add_routing_parser
 from shared.settings import DEFAULT_PORTS, SERVICES, load_settings
 
 NATS_PORT = 4222

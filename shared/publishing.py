@@ -63,6 +63,19 @@ def copied(*names: str) -> PayloadBuilder:
     return build
 
 
+def copied_or(names: Iterable[str], **defaults: Any) -> PayloadBuilder:
+    """Like `copied`, and each of `defaults` (fields added in a minor version) taken from the
+    stored event when it has it, else its default (events stored before the field existed)."""
+    fields = tuple(names)
+
+    def build(stored: object) -> dict[str, Any]:
+        payload = {name: getattr(stored, name) for name in fields}
+        payload.update({name: getattr(stored, name, d) for name, d in defaults.items()})
+        return payload
+
+    return build
+
+
 def table(service: str, publications: Iterable[Publication]) -> Mapping[str, Publication]:
     """A service's publications by stored topic: only its own types, each topic once."""
     found: dict[str, Publication] = {}

@@ -198,6 +198,8 @@ class Admission(Groups):
             attachments=facts.attachments,
             media_exposure=facts.media_exposure,
             injury=facts.injury,
+            received_by=facts.received_by,
+            media_reach=facts.media_reach,
             regulator=_regulator_ref(transfer) if transfer else None,
             group_id=join.group_id if join else None,
             nuisance=nuisance is not None,

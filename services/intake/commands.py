@@ -38,6 +38,8 @@ class ComplaintFacts:
     attachments: list[str] = field(default_factory=list)
     media_exposure: bool = False
     injury: bool = False
+    received_by: str | None = None  # the desk or employee id that took the contact
+    media_reach: str | None = None  # none | private | local | regional | national
 
 
 @dataclass(frozen=True)
@@ -222,6 +224,8 @@ def facts_args(facts: ComplaintFacts) -> dict[str, Any]:
         "attachments": facts.attachments,
         "media_exposure": facts.media_exposure,
         "injury": facts.injury,
+        "received_by": facts.received_by,
+        "media_reach": facts.media_reach,
     }
 
 

@@ -140,6 +140,8 @@ class Complaint(Aggregate):
         group_id: str | None,
         nuisance: bool,
         sealed_text: dict[str, str] | None = None,
+        received_by: str | None = None,
+        media_reach: str | None = None,
     ) -> None:
         # `description` is redacted; `sealed_text` holds the originals redaction changed,
         # sealed under the subject's key (absent from events stored before redaction).

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from services.intake.domain import Complaint
 from shared.contracts import intake as contract
-from shared.publishing import Publication, copied, publish, table
+from shared.publishing import Publication, copied, copied_or, publish, table
 
 PUBLICATIONS: Mapping[str, Publication] = table(
     "intake",
@@ -19,19 +19,23 @@ PUBLICATIONS: Mapping[str, Publication] = table(
             Complaint,
             "ComplaintReceived",
             contract.ComplaintReceived,
-            copied(
-                "channel",
-                "subject_ref",
-                "product",
-                "order",
-                "description",
-                "demands",
-                "attachments",
-                "media_exposure",
-                "injury",
-                "regulator",
-                "group_id",
-                "nuisance",
+            copied_or(
+                (
+                    "channel",
+                    "subject_ref",
+                    "product",
+                    "order",
+                    "description",
+                    "demands",
+                    "attachments",
+                    "media_exposure",
+                    "injury",
+                    "regulator",
+                    "group_id",
+                    "nuisance",
+                ),
+                received_by=None,  # 1.1
+                media_reach=None,  # 1.1
             ),
         ),
         publish(

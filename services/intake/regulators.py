@@ -56,6 +56,7 @@ REGULATOR_REFUSED = (
     "secret, a timestamp within 5 minutes of the server's clock and a nonce never used before."
 )
 MAX_SKEW_S = DEFAULT_MAX_SKEW_SECONDS
+REGULATOR_DESK = "regulator-desk"  # who took a transfer when it names nobody (首问负责制)
 
 
 class Regulators(Admission):
@@ -216,7 +217,13 @@ class Regulators(Admission):
             "deadline_working_days": command.deadline_working_days,
             "transferred_on": _iso(command.transferred_on),
             "brand_id": command.brand_id,
-            "facts": facts_args(replace(facts, description=text.redacted[DESCRIPTION])),
+            "facts": facts_args(
+                replace(
+                    facts,
+                    description=text.redacted[DESCRIPTION],
+                    received_by=facts.received_by or REGULATOR_DESK,
+                )
+            ),
             "consumer": sealed.as_args(),
             "trace_id": command.trace_id,
             "sealed_text": text.sealed_or_none(),

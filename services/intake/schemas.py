@@ -29,7 +29,7 @@ from services.intake.commands import (
     RegisterRegulator,
 )
 from shared.calendar import business_date
-from shared.contracts.intake import Channel, DemandKind
+from shared.contracts.intake import Channel, DemandKind, MediaReach
 from shared.store import derive_id
 
 
@@ -144,6 +144,14 @@ class ComplaintDetails(BaseModel):
     )
     media_exposure: StrictBool = False
     injury: StrictBool = False
+    received_by: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$",
+        description="The desk or employee id that took the contact (首问负责制 [003]); no names.",
+    )
+    media_reach: MediaReach | None = Field(
+        default=None, description="How far media or social exposure reaches, if any."
+    )
 
 
 class NewComplaint(ComplaintDetails):
@@ -245,6 +253,8 @@ def facts_of(details: ComplaintDetails) -> ComplaintFacts:
         attachments=list(details.attachments),
         media_exposure=details.media_exposure,
         injury=details.injury,
+        received_by=details.received_by,
+        media_reach=details.media_reach,
     )
 
 

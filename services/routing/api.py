@@ -31,6 +31,14 @@ class RoutingCaseView(BaseModel):
     category: str | None
     severity: str | None
     handler_id: str | None
+    # Ownership (1.1): the owner now (a desk until a named handler), why, how we answer.
+    owner_kind: str | None = None
+    team: str | None = None
+    desk: str | None = None
+    factors: list[str] = []
+    mode: str | None = None
+    callback_due: str | None = None
+    owners: list[dict[str, Any]] = []
 
 
 @router.get("/cases/{complaint_id}", responses=error_responses(401, 403, 404))
@@ -46,6 +54,13 @@ async def get_case(complaint_id: UUID, app: App, scope: Viewer) -> RoutingCaseVi
         category=case.category,
         severity=case.severity,
         handler_id=case.handler_id,
+        owner_kind=case.owner_kind,
+        team=case.team,
+        desk=case.desk,
+        factors=case.factors,
+        mode=case.mode,
+        callback_due=case.callback_due,
+        owners=case.owners,
     )
 
 

@@ -8,13 +8,14 @@ from eventsourcing.application import ProcessingEvent
 
 from services.routing import policies
 from services.routing.domain import RoutingCase
+from services.routing.ownership import Ownership
 from services.routing.published import PUBLICATIONS
 from services.routing.rulebook import RulesBook
 from shared.contracts import ContractEvent
 from shared.store import EventMeta
 
 
-class RoutingApplication(RulesBook):
+class RoutingApplication(Ownership, RulesBook):
     service = "routing"
     name = "routing"
     publications = PUBLICATIONS
@@ -23,6 +24,7 @@ class RoutingApplication(RulesBook):
         self.on("ComplaintReceived", self.on_complaint_received)
         self.on("GroupComplaintLinked", self.on_group_linked)
         self.register_rules()
+        self.register_ownership()  # rosters, repeats, reassign/handover/transfer (ownership.py)
 
     def on_group_linked(self, linked: ContractEvent, processing: ProcessingEvent[UUID]) -> None:
         """A complaint that joins a group after routing is reassessed: groups raise severity."""
@@ -31,10 +33,9 @@ class RoutingApplication(RulesBook):
             return
         meta = EventMeta.caused_by(linked)
         case.record_input(meta=meta, contract=linked.model_dump(mode="json"))
-        severity = policies.reassess_for_group(case.severity or "normal", case.factors)
-        if severity is not None:
-            case.assess(meta=meta, severity=severity.level, factors=severity.factors)
+        self.reassess(case, meta)  # severity rises with the group, and the owner with it
         processing.collect_events(case)
+        self.spread_group_size(linked, processing)  # past a threshold: every member too
 
     def on_complaint_received(
         self, received: ContractEvent, processing: ProcessingEvent[UUID]
@@ -53,8 +54,7 @@ class RoutingApplication(RulesBook):
         case.classify(meta=meta, **classification.as_event())
         severity = policies.assess(payload, safety_signals=classification.safety_signals)
         case.assess(meta=meta, severity=severity.level, factors=severity.factors)
-        team, handler = policies.choose_handler(str(received.complaint_id), severity)
-        case.assign(meta=meta, team=team.name, handler_id=handler, authority_fen=team.authority_fen)
+        self.take_ownership(case, received, meta, severity.level)  # 首问负责制 (ownership.py)
         processing.collect_events(case)
 
     def case(self, complaint_id: UUID) -> RoutingCase | None:

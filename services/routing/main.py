@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from services.routing.api import router
 from services.routing.application import RoutingApplication
+from services.routing.ops.api import router as ops_router
 from shared.calendar_api import calendar_router
 from shared.service import ServiceSpec, create_app
 from shared.settings import Settings
@@ -15,7 +16,7 @@ SPEC = ServiceSpec(
     title="Classifies, assesses and routes complaints to a named handler",
     application=RoutingApplication,
     upstreams=("INTAKE",),
-    routers=(router, calendar_router),
+    routers=(router, ops_router, calendar_router),
 )
 
 

@@ -12,16 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.routing import classification
+from services.routing import severity as severity_policy
 from services.routing.classification import Classification
 from services.routing.rules import CompiledRules
+from services.routing.severity import LARGE_AMOUNT_FEN, Severity
 
-LARGE_AMOUNT_FEN = 500_000  # ¥5,000: "large amounts" raise severity [DOMAIN.md step 3]
-
-
-@dataclass(frozen=True)
-class Severity:
-    level: str
-    factors: list[str]
+__all__ = ["LARGE_AMOUNT_FEN", "Classification", "Severity"]
 
 
 @dataclass(frozen=True)
@@ -45,28 +41,9 @@ def classify(received: dict[str, Any], rules: CompiledRules | None = None) -> Cl
 
 
 def assess(received: dict[str, Any], safety_signals: Sequence[str] = ()) -> Severity:
-    """Step 3: injury, media exposure, regulator transfer, groups and large amounts raise it.
-
-    `safety_signals`: words of the text that make it a health or safety case (classification).
-    """
-    factors = []
-    if received.get("injury"):
-        factors.append("personal injury or safety")
-    if safety_signals:  # the 花王 allergy case: crisis team the same night [003]
-        factors.append(f"safety signal in the text: {', '.join(safety_signals)}")
-    if received.get("media_exposure"):
-        factors.append("media or social exposure")
-    if received.get("regulator"):
-        factors.append("regulator transfer")
-    if received.get("group_id"):
-        factors.append("group complaint")
-    amounts = [d.get("amount_fen") or 0 for d in received.get("demands", [])]
-    price = (received.get("order") or {}).get("price_fen") or 0
-    if max([price, *amounts]) >= LARGE_AMOUNT_FEN:
-        factors.append("large amount")
-    if "personal injury or safety" in factors or safety_signals:
-        return Severity("critical", factors)
-    return Severity("high" if factors else "normal", factors)
+    """Step 3: injury or safety words, media reach, regulator transfer, groups and large
+    amounts raise it, each factor listed (services/routing/severity.py)."""
+    return severity_policy.assess(received, safety_signals)
 
 
 def reassess_for_group(current: str, factors: list[str]) -> Severity | None:

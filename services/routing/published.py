@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from services.routing.domain import RoutingCase
 from shared.contracts import routing as contract
-from shared.publishing import Publication, copied, publish, table
+from shared.publishing import Publication, copied, copied_or, publish, table
 
 PUBLICATIONS: Mapping[str, Publication] = table(
     "routing",
@@ -39,7 +39,48 @@ PUBLICATIONS: Mapping[str, Publication] = table(
             RoutingCase,
             "HandlerAssigned",
             contract.HandlerAssigned,
-            copied("team", "handler_id", "authority_fen"),
+            copied_or(
+                ("team", "handler_id", "authority_fen"),
+                reason="",  # 1.1
+                from_owner=None,  # 1.1
+                roster_version=None,  # 1.1
+            ),
+        ),
+        publish(
+            RoutingCase,
+            "FirstContactOwned",
+            contract.FirstContactOwned,
+            copied("desk", "channel"),
+        ),
+        publish(
+            RoutingCase,
+            "HandlerReassigned",
+            contract.HandlerReassigned,
+            copied(
+                "from_team",
+                "from_handler",
+                "to_team",
+                "to_handler",
+                "kind",
+                "change",
+                "reason",
+                "by",
+                "authority_fen",
+                "contact_at",
+                "place",
+            ),
+        ),
+        publish(
+            RoutingCase,
+            "ResponseModeChosen",
+            contract.ResponseModeChosen,
+            copied("mode", "reason", "answer_by", "callback_due", "receiving_party"),
+        ),
+        publish(
+            RoutingCase,
+            "ConsumerCallbackPromised",
+            contract.ConsumerCallbackPromised,
+            copied("callback_at", "reason", "by"),
         ),
     ],
 )

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from shared.contracts.base import EventPayload, Payload
 
+MediaReach = Literal["none", "private", "local", "regional", "national"]
 Channel = Literal["phone", "web", "app", "email", "letter", "visit", "social_media", "regulator"]
 DemandKind = Literal["refund", "exchange", "repair", "compensation", "apology", "other"]
 
@@ -46,7 +47,12 @@ class RegulatorRef(Payload):
 
 
 class ComplaintReceived(EventPayload):
-    """Step 1 (受理): a complaint was recorded, with who, what, against whom and the demand."""
+    """Step 1 (受理): a complaint was recorded, with who, what, against whom and the demand.
+
+    1.1: `regulator.transferred_on` (the regulator's transfer date), `received_by` (the desk
+    or employee id that took the contact, 首问负责制 [003]) and `media_reach` (how far media
+    exposure reaches), all optional.
+    """
 
     SCHEMA_VERSION: ClassVar[str] = "1.1"
 
@@ -62,6 +68,8 @@ class ComplaintReceived(EventPayload):
     regulator: RegulatorRef | None = None
     group_id: str | None = None
     nuisance: bool = False
+    received_by: str | None = None
+    media_reach: MediaReach | None = None
 
 
 class RegulatorTransferReceived(EventPayload):

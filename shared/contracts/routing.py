@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -39,17 +39,79 @@ class SeverityAssessed(EventPayload):
 
 
 class HandlerAssigned(EventPayload):
-    """Step 4 (确定责任部门): a named handler with authority now owns the complaint."""
+    """Step 4 (确定责任部门): a named handler with authority now owns the complaint.
 
-    SCHEMA_VERSION: ClassVar[str] = "1.0"
+    1.1: why (`reason`), who owned it before (`from_owner`, e.g. "desk:hotline-desk") and
+    the roster version the choice was made from.
+    """
+
+    SCHEMA_VERSION: ClassVar[str] = "1.1"
 
     team: str
     handler_id: str
     authority_fen: int
+    reason: str = ""
+    from_owner: str | None = None
+    roster_version: str | None = None
+
+
+class FirstContactOwned(EventPayload):
+    """首问负责制 [003]: the desk that received the complaint owns it until a named handler."""
+
+    SCHEMA_VERSION: ClassVar[str] = "1.0"
+
+    desk: str
+    channel: str
+
+
+class HandlerReassigned(EventPayload):
+    """Another owner: reassigned, handed over, severity raised or escalated; 三变法 [002]
+    `change` (another person, place or time; "time" carries the new contact time)."""
+
+    SCHEMA_VERSION: ClassVar[str] = "1.0"
+
+    from_team: str | None
+    from_handler: str | None
+    to_team: str
+    to_handler: str
+    kind: Literal["reassigned", "handover", "severity_raised", "escalated"]
+    change: Literal["person", "place", "time"] | None = None
+    reason: str
+    by: str
+    authority_fen: int = 0
+    contact_at: str | None = None
+    place: str | None = None
+
+
+class ResponseModeChosen(EventPayload):
+    """Step 5, one of three modes [002]: immediate, deferred (answer and callback promised)
+    or transfer (outside our remit, to the receiving party)."""
+
+    SCHEMA_VERSION: ClassVar[str] = "1.0"
+
+    mode: Literal["immediate", "deferred", "transfer"]
+    reason: str
+    answer_by: str | None = None
+    callback_due: str | None = None
+    receiving_party: str | None = None
+
+
+class ConsumerCallbackPromised(EventPayload):
+    """A call back promised to the consumer at a time, kept even with no news [000]."""
+
+    SCHEMA_VERSION: ClassVar[str] = "1.0"
+
+    callback_at: str
+    reason: str
+    by: str
 
 
 PAYLOADS: dict[str, type[EventPayload]] = {
     "ComplaintClassified": ComplaintClassified,
     "SeverityAssessed": SeverityAssessed,
     "HandlerAssigned": HandlerAssigned,
+    "FirstContactOwned": FirstContactOwned,
+    "HandlerReassigned": HandlerReassigned,
+    "ResponseModeChosen": ResponseModeChosen,
+    "ConsumerCallbackPromised": ConsumerCallbackPromised,
 }

@@ -36,7 +36,13 @@ SERVICES = ("intake", "routing", "compensation", "followup")
 # (The load's complaints are distinct, not nuisance, never grouped: nothing reassesses them.)
 ONCE_PER_COMPLAINT = {
     "INTAKE": ("ComplaintReceived",),
-    "ROUTING": ("ComplaintClassified", "SeverityAssessed", "HandlerAssigned"),
+    "ROUTING": (
+        "ComplaintClassified",
+        "SeverityAssessed",
+        "FirstContactOwned",
+        "HandlerAssigned",
+        "ResponseModeChosen",
+    ),
     "COMPENSATION": ("ApologyIssued", "RemedyOptionsOffered"),
     "FOLLOWUP": ("FollowupCaseOpened",),
 }

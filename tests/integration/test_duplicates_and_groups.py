@@ -147,4 +147,5 @@ async def test_complaints_routed_before_their_group_formed_are_reassessed_as_hig
     assessed = await eventually(first_reassessed, what="the first member reassessed")
     assert assessed[0]["payload"]["severity"] == "normal"
     assert assessed[1]["payload"]["severity"] == "high"
-    assert "group complaint" in assessed[1]["payload"]["factors"]
+    # each factor listed with its measure: the group's size when the member was reassessed
+    assert "group complaint (3 consumers)" in assessed[1]["payload"]["factors"]

@@ -65,7 +65,8 @@ async def test_killing_nats_server_under_load_loses_and_duplicates_nothing(
     assert set(counts) == {str(e.complaint_id) for e in events}
     assert max(counts.values()) == 1, "none routed twice"
     info = await bus.js.stream_info("ROUTING")
-    assert info.state.messages == 3 * COMPLAINTS, "the relay published each event once"
+    # classified, assessed, first-contact owner, handler assigned, response mode
+    assert info.state.messages == 5 * COMPLAINTS, "the relay published each event once"
     assert routing.runtime.application.position("INTAKE") == COMPLAINTS
 
     async def ready() -> bool:

@@ -170,7 +170,8 @@ def test_every_type_declares_its_own_major_minor_version(event_type: str) -> Non
 
 def test_types_move_their_versions_independently() -> None:
     assert CONTRACT_TYPES["DuplicateLinked"].version == "1.0"
-    assert CONTRACT_TYPES["ComplaintReceived"].version == "1.1"  # regulator.transferred_on
+    assert CONTRACT_TYPES["ComplaintReceived"].version == "1.1"  # transferred_on, received_by, media_reach
+    assert CONTRACT_TYPES["ComplaintWithdrawn"].version == "1.0"
     assert CONTRACT_TYPES["RevisitScheduled"].version == "1.1"  # added offer_id
     revisit = build(
         "RevisitScheduled",
@@ -179,6 +180,7 @@ def test_types_move_their_versions_independently() -> None:
     assert revisit.schema_version == "1.1"
     assert revisit.payload["offer_id"] is None, "optional in 1.1: absent means not known"
     assert build().schema_version == "1.1"
+    assert build("ComplaintWithdrawn", {"reason": "r"}).schema_version == "1.0"
 
 
 def test_a_message_of_an_older_minor_version_is_read_with_the_defaults_of_the_newer() -> None:

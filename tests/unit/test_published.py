@@ -54,6 +54,10 @@ EXPECTED = {
     "routing.RoutingCase.ComplaintClassified": "ComplaintClassified",
     "routing.RoutingCase.SeverityAssessed": "SeverityAssessed",
     "routing.RoutingCase.HandlerAssigned": "HandlerAssigned",
+    "routing.RoutingCase.FirstContactOwned": "FirstContactOwned",
+    "routing.RoutingCase.HandlerReassigned": "HandlerReassigned",
+    "routing.RoutingCase.ResponseModeChosen": "ResponseModeChosen",
+    "routing.RoutingCase.ConsumerCallbackPromised": "ConsumerCallbackPromised",
     "compensation.CompensationCase.ApologyIssued": "ApologyIssued",
     "compensation.CompensationCase.RemedyOptionsOffered": "RemedyOptionsOffered",
     "compensation.CompensationCase.OfferAccepted": "OfferAccepted",
@@ -189,6 +193,8 @@ def test_intake_publishes_the_complaint_facts_and_keeps_the_status_feed() -> Non
         "regulator": None,
         "group_id": None,
         "nuisance": False,
+        "received_by": None,
+        "media_reach": None,
     }, "the envelope's originator_topic no longer leaks into the payload"
 
 
@@ -219,7 +225,14 @@ def test_routing_publishes_its_decisions_and_keeps_its_recorded_inputs() -> None
     assert [name for name, contract in pairs if contract is None] == ["CaseOpened", "InputRecorded"]
     assigned = pairs[3][1]
     assert assigned is not None
-    assert assigned.payload == {"team": "quality", "handler_id": "h-1", "authority_fen": 50_000}
+    assert assigned.payload == {
+        "team": "quality",
+        "handler_id": "h-1",
+        "authority_fen": 50_000,
+        "reason": "",  # 1.1 fields, defaulted for events stored before them
+        "from_owner": None,
+        "roster_version": None,
+    }
     classified = pairs[1][1]
     assert classified is not None
     assert classified.schema_version == "1.1"
