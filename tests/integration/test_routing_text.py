@@ -168,7 +168,7 @@ async def test_a_safety_complaint_without_the_injury_flag_reaches_the_crisis_tea
     assert seen["ComplaintClassified"]["payload"]["safety_signals"] == ["过敏", "红疹"]
     assessed = seen["SeverityAssessed"]["payload"]
     assert assessed["severity"] == "critical"
-    assert assessed["factors"] == ["safety signal in the text: 过敏, 红疹"]
+    assert assessed["factors"] == ["personal injury or safety: 过敏、红疹"]
     assert seen["HandlerAssigned"]["payload"]["team"] == "crisis"
 
 

@@ -170,7 +170,7 @@ def test_every_type_declares_its_own_major_minor_version(event_type: str) -> Non
 
 def test_types_move_their_versions_independently() -> None:
     assert CONTRACT_TYPES["DuplicateLinked"].version == "1.0"
-    assert CONTRACT_TYPES["ComplaintReceived"].version == "1.1"  # transferred_on, received_by, media_reach
+    assert CONTRACT_TYPES["ComplaintReceived"].version == "1.1"  # transferred_on, received_by, …
     assert CONTRACT_TYPES["ComplaintWithdrawn"].version == "1.0"
     assert CONTRACT_TYPES["RevisitScheduled"].version == "1.1"  # added offer_id
     revisit = build(

@@ -133,7 +133,7 @@ def test_allergy_in_the_text_is_critical_with_the_words_as_reason_readme_example
     assert result.safety_signals == ["过敏", "红疹"]
     severity = assess(complaint(README_ALLERGY), safety_signals=result.safety_signals)
     assert severity.level == "critical"
-    assert severity.factors == ["safety signal in the text: 过敏, 红疹"]
+    assert severity.factors == ["personal injury or safety: 过敏、红疹"]
     team, _ = choose_handler("any", severity)
     assert team.name == "crisis"  # although the injury flag is not set
 
