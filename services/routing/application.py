@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import ProcessingEvent
@@ -9,19 +10,26 @@ from eventsourcing.application import ProcessingEvent
 from services.routing import policies
 from services.routing.domain import RoutingCase
 from services.routing.published import PUBLICATIONS
+from services.routing.sla_app import SLA_TABLES, SlaUseCases
 from shared.contracts import ContractEvent
+from shared.readmodels import RowWrite, Table
 from shared.store import EventMeta
 from shared.tuning import CachedCases
 
 
-class RoutingApplication(CachedCases):
+class RoutingApplication(SlaUseCases, CachedCases):
     service = "routing"
     name = "routing"
     publications = PUBLICATIONS
+    read_model_tables: ClassVar[tuple[Table, ...]] = (*SLA_TABLES,)
 
     def register_handlers(self) -> None:
         self.on("ComplaintReceived", self.on_complaint_received)
         self.on("GroupComplaintLinked", self.on_group_linked)
+        self.register_sla()  # SLA clocks: services/routing/sla_app.py
+
+    def read_model_writes(self, processing_event: ProcessingEvent[Any]) -> list[RowWrite]:
+        return self.sla_writes(processing_event)
 
     def on_group_linked(self, linked: ContractEvent, processing: ProcessingEvent[UUID]) -> None:
         """A complaint that joins a group after routing is reassessed: groups raise severity."""
@@ -33,6 +41,7 @@ class RoutingApplication(CachedCases):
         severity = policies.reassess_for_group(case.severity or "normal", case.factors)
         if severity is not None:
             case.assess(meta=meta, severity=severity.level, factors=severity.factors)
+            self.start_slas(case, meta)  # a complex case now: its plan clock starts
         processing.collect_events(case)
 
     def on_complaint_received(
@@ -60,6 +69,7 @@ class RoutingApplication(CachedCases):
         case.assess(meta=meta, severity=severity.level, factors=severity.factors)
         team, handler = policies.choose_handler(str(received.complaint_id), severity)
         case.assign(meta=meta, team=team.name, handler_id=handler, authority_fen=team.authority_fen)
+        self.start_slas(case, meta)
         processing.collect_events(case)
 
     def case(self, complaint_id: UUID) -> RoutingCase | None:

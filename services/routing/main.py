@@ -6,6 +6,8 @@ from fastapi import FastAPI
 
 from services.routing.api import router
 from services.routing.application import RoutingApplication
+from services.routing.sla_app import sla_scheduler
+from services.routing.sla_ops.api import router as sla_router
 from shared.service import ServiceSpec, create_app
 from shared.settings import Settings
 
@@ -13,8 +15,9 @@ SPEC = ServiceSpec(
     name="routing",
     title="Classifies, assesses and routes complaints to a named handler",
     application=RoutingApplication,
-    upstreams=("INTAKE",),
-    routers=(router,),
+    upstreams=("INTAKE", "COMPENSATION", "FOLLOWUP"),
+    routers=(router, sla_router),
+    background=(sla_scheduler,),
 )
 
 
