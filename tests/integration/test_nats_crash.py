@@ -25,6 +25,8 @@ async def test_killing_nats_server_under_load_loses_and_duplicates_nothing(
     rng = random.Random(seed)
     bus = await Bus.connect(settings.nats_url, "publisher")
     await bus.js.add_stream(StreamConfig(name="INTAKE", subjects=["intake.>"]))
+    for owner in ("compensation", "followup"):  # routing's other upstreams, as their owners
+        await bus.ensure_own_streams(owner)
     routing: RunningService = await service("routing")
     events = [received() for _ in range(COMPLAINTS)]
 
@@ -65,7 +67,8 @@ async def test_killing_nats_server_under_load_loses_and_duplicates_nothing(
     assert set(counts) == {str(e.complaint_id) for e in events}
     assert max(counts.values()) == 1, "none routed twice"
     info = await bus.js.stream_info("ROUTING")
-    assert info.state.messages == 3 * COMPLAINTS, "the relay published each event once"
+    # Three decisions and the acknowledge clock (SlaStarted) per complaint.
+    assert info.state.messages == 4 * COMPLAINTS, "the relay published each event once"
     assert routing.runtime.application.position("INTAKE") == COMPLAINTS
 
     async def ready() -> bool:
