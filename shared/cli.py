@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from shared.ops_tokens import add_token_parser, cli_token
+from shared.routing_cli import add_routing_parser
 from shared.settings import DEFAULT_PORTS, SERVICES, load_settings
 
 NATS_PORT = 4222
@@ -493,6 +494,7 @@ def parser() -> argparse.ArgumentParser:
     imports.add_argument("--batch", type=int, default=2000, help="transfers per request (≤ 5000)")
     imports.set_defaults(run=cmd_import_transfers)
     add_token_parser(sub)
+    add_routing_parser(sub)
     nats_config = sub.add_parser(
         "nats-config",
         help="write the nats-server config from AFTERSALES_NATS_PASSWORD_<USER> variables",
@@ -513,6 +515,8 @@ def main(argv: list[str] | None = None) -> int:
         parser().error("brands add/rotate-key/revoke-key need a brand id")
     if args.command == "import-transfers" and not 1 <= args.batch <= 5000:
         parser().error("import-transfers --batch takes 1 to 5000 transfers per request")
+    if args.command == "routing" and args.action == "load" and args.file is None:
+        parser().error("routing sla load needs the policy FILE")
     if args.command == "brands" and args.action == "revoke-key" and not args.key_id:
         parser().error("brands revoke-key needs --key-id (the middle part of the key)")
     code: int = args.run(args)

@@ -10,8 +10,12 @@ The verdict reads the ROUTING stream itself, and the stores replay exactly.
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -42,6 +46,21 @@ def fast_ticks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AFTERSALES_SLA_TICK_S", "0.2")
 
 
+def _cli(platform: Platform, *args: str) -> Any:
+    """`aftersales routing sla ...` against the platform's routing, as an operator runs it."""
+    url = platform.url("routing")
+    command = ["routing", "sla", *args, "--brand", "restart-brand", "--url", url]
+    done = subprocess.run(
+        [sys.executable, "-m", "shared.cli", *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout)
+
+
 def _types(platform: Platform, complaint_id: str) -> dict[str, int]:
     counts = asyncio.run(read_streams(platform.admin_url))
     return dict(counts.per_complaint[("ROUTING", complaint_id)])
@@ -58,15 +77,15 @@ def _until(platform: Platform, complaint_id: str, event_type: str, wait: float) 
 
 
 @pytest.mark.timeout(180)
-def test_a_breach_fires_exactly_once_across_routing_kill_9(platform: Platform) -> None:
+def test_a_breach_fires_exactly_once_across_routing_kill_9(
+    platform: Platform, tmp_path: Path
+) -> None:
     brand = brand_headers(platform, "restart-brand")
-    put = httpx.put(
-        f"{platform.url('routing')}/v1/ops/brands/restart-brand/sla-policy",
-        headers=env_admin_headers(),
-        json=POLICY,
-        timeout=10,
-    )
-    assert put.status_code == 200, put.text
+    policy_file = tmp_path / "policy.json"
+    policy_file.write_text(json.dumps(POLICY, ensure_ascii=False), encoding="utf-8")
+    loaded = _cli(platform, "load", str(policy_file))
+    assert loaded["source"] == "brand", loaded
+    assert _cli(platform, "show")["policy"]["version"] == "restart-1"
     posted = httpx.post(
         f"{platform.url('intake')}/v1/complaints", json=complaint_body(), headers=brand, timeout=10
     )
