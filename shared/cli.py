@@ -303,13 +303,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     base = args.url.rstrip("/")
     token = cli_token(settings)
     key = args.api_key or _bootstrap_brand(base, token, Path(settings.data_dir))
-    code = run_demo(base, key, token, lambda brand: cli_token(settings, brands=(brand,)))
+    routing = args.routing_url or _routing_url(base)
+    scoped = lambda brand: cli_token(settings, brands=(brand,))  # noqa: E731
+    code = run_demo(base, key, token, scoped, routing_url=routing)
     if code != 0 or not Path(settings.data_dir).is_dir():
         return code  # a remote platform: its stores are not here to replay
     _say("\n== Replay: each service rebuilt from its recorded inputs, compared with its store")
     _wait_quiet(15.0)
     replay = argparse.Namespace(verify=True, service=None, data_dir=None, max_differences=5)
     return cmd_replay(replay)
+
+
+def _routing_url(intake_url: str) -> str:
+    """Routing's URL next to intake's: its port is intake's + 1 (as `up` serves them)."""
+    scheme, _, rest = intake_url.partition("://")
+    host, _, port = rest.partition(":")
+    return f"{scheme}://{host}:{int(port or DEFAULT_PORTS['intake']) + 1}"
 
 
 def _wait_quiet(timeout: float) -> None:
@@ -465,6 +474,7 @@ def parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="walk seed complaints through the lifecycle")
     demo.add_argument("--url", default=intake_url)
     demo.add_argument("--api-key", default=None)
+    demo.add_argument("--routing-url", default=None, help="default: intake's port + 1")
     demo.set_defaults(run=cmd_demo)
     history = sub.add_parser("history", help="print a complaint's history (ops)")
     history.add_argument("complaint_id")
@@ -517,6 +527,8 @@ def main(argv: list[str] | None = None) -> int:
         parser().error("brands add/rotate-key/revoke-key need a brand id")
     if args.command == "import-transfers" and not 1 <= args.batch <= 5000:
         parser().error("import-transfers --batch takes 1 to 5000 transfers per request")
+    if args.command == "routing" and args.action == "load" and args.file is None:
+        parser().error("routing sla load needs the policy FILE")
     if args.command == "brands" and args.action == "revoke-key" and not args.key_id:
         parser().error("brands revoke-key needs --key-id (the middle part of the key)")
     code: int = args.run(args)

@@ -75,6 +75,7 @@ def run_demo(
     admin_token: str,
     scoped_token: Callable[[str], str],
     timeout: float = 30.0,
+    routing_url: str | None = None,
 ) -> int:
     headers = {"X-Api-Key": api_key}
     run = uuid.uuid4().int % 10_000
@@ -91,6 +92,8 @@ def run_demo(
         _duplicate(client)
         _group(client, run)
         _regulator_transfer(base, admin_token, brand_id, run)
+        if routing_url is not None:
+            _escalation(client, routing_url, admin_token, timeout)
     if not security_walk(base, api_key, brand_id, admin_token, scoped_token):
         print("\n   the platform answered something it must not (above)")
         return 1
@@ -243,6 +246,44 @@ def _regulator_transfer(base: str, admin_token: str, brand_id: str, run: int) ->
         f"   transferred on {answer['transferred_on']} + 10 working days → due {due:%Y-%m-%d %H:%M}"
         " Shanghai (调休 Sunday 9/20 worked; 中秋 9/25–27 and 国庆 10/1–7 off)"
     )
+
+
+def _escalation(client: httpx.Client, routing_url: str, admin_token: str, timeout: float) -> None:
+    """A handler escalates a case the first handler cannot resolve (store manager or a senior
+    [003]; 三变法 [002]): handler → supervisor, an `Escalated` event the brand's webhooks get."""
+    print("\n== A handler escalates a repair dispute to the supervisor (handler → supervisor)")
+    body = {
+        **SEED_COMPLAINTS[1]["body"],
+        "consumer": {"name": "赵先生", "phone": f"135{uuid.uuid4().int % 10**8:08d}"},
+        "product": {"category": "洗衣机 washing machine", "serial": f"WM{uuid.uuid4().hex[:6]}"},
+        "description": "洗衣机第二次上门维修后仍漏水，要求主管处理。",
+    }
+    posted = client.post("/v1/complaints", json=body)
+    if posted.status_code != 201:
+        print(f"   could not post: {posted.status_code} {posted.text}")
+        return
+    complaint_id = posted.json()["complaint_id"]
+    _wait_for(client, complaint_id, lambda c: c["handler_id"] is not None, timeout)
+    escalated = httpx.post(
+        f"{routing_url.rstrip('/')}/v1/ops/cases/{complaint_id}/escalate",
+        headers={"Authorization": f"Bearer {admin_token}"},
+        json={"reason": "两次维修未果，换人处理（三变法）"},
+        timeout=10,
+    )
+    if escalated.status_code != 200:
+        print(f"   could not escalate: {escalated.status_code} {escalated.text}")
+        return
+    clocks = escalated.json()["clocks"]
+    print(f"   escalated to {escalated.json()['escalation_level']}")
+    for clock in clocks:
+        print(f"   SLA clock    {clock['clause']:<20} {clock['status']:<8} due {clock['due_at']}")
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        history = client.get(f"/v1/complaints/{complaint_id}/history").json()["events"]
+        if any(e["type"] == "Escalated" for e in history):
+            print_history(history)
+            return
+        time.sleep(0.1)
 
 
 def _wait_for(client: httpx.Client, complaint_id: str, done: Any, timeout: float) -> Any:

@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     duplicate_window_days: int = Field(default=30, ge=1, le=365)
     # First webhook retry waits up to this (full jitter), doubling per attempt up to 1 h.
     webhook_base_delay_s: float = Field(default=2.0, gt=0, le=3600)
+    # Routing checks its open SLA clocks this often and ticks its `sla` timer when one is due.
+    sla_tick_s: float = Field(default=5.0, gt=0, le=3600)
     # Ops bearer tokens: minted by this issuer for this audience, living at most this long.
     token_issuer: str = Field(default="aftersales", min_length=1, max_length=200)
     token_audience: str = Field(default="aftersales-ops", min_length=1, max_length=200)

@@ -40,6 +40,10 @@ class RoutingCase(Aggregate):
         self.mode: str | None = None
         self.callback_due: str | None = None
         self.owners: list[dict[str, Any]] = []
+        # SLA clocks by clause (services/routing/sla.py), the pause and the escalation level.
+        self.clocks: dict[str, dict[str, Any]] = {}
+        self.sla_paused: bool = False
+        self.escalation_level: str | None = None
 
     @event("InputRecorded", topic="routing.RoutingCase.InputRecorded")
     def record_input(self, meta: EventMeta, contract: dict[str, Any]) -> None:
@@ -153,6 +157,122 @@ class RoutingCase(Aggregate):
     def promise_callback(self, meta: EventMeta, callback_at: str, reason: str, by: str) -> None:
         """A call back promised to the consumer, kept even with no news [000]."""
         self.callback_due = callback_at
+
+    # --- SLA clocks (services/routing/sla.py has the rules, sla_app.py the use cases) -------
+
+    @event("SlaStarted", topic="routing.RoutingCase.SlaStarted")
+    def start_sla(
+        self,
+        meta: EventMeta,
+        clause: str,
+        starts_at: str,
+        due_at: str | None,
+        provisional: bool,
+        calendar_version: str | None,
+        policy_version: str,
+        within: dict[str, Any],
+        met_by: list[str],
+        pausable: bool,
+        escalation: dict[str, Any],
+        reason: str | None,
+    ) -> None:
+        """A promise clock started: due at `due_at` (None: `reason` says why there is none)."""
+        self.clocks[clause] = {
+            "clause": clause,
+            "starts_at": starts_at,
+            "due_at": due_at,
+            "provisional": provisional,
+            "within": within,
+            "met_by": met_by,
+            "pausable": pausable,
+            "escalation": escalation,
+            "status": "paused" if self.sla_paused and pausable else "running",
+            "paused_at": starts_at if self.sla_paused and pausable else None,
+            "pauses": [],
+            "escalations": 0,
+            "next_escalation_at": None,
+        }
+
+    @event("SlaMet", topic="routing.RoutingCase.SlaMet")
+    def meet_sla(self, meta: EventMeta, clause: str, at: str, by_event: str) -> None:
+        """A clause kept (or kept late, after its breach) by an event of `by_event`."""
+        self.clocks[clause].update(status="met", next_escalation_at=None)
+
+    @event("SlaPaused", topic="routing.RoutingCase.SlaPaused")
+    def pause_sla(self, meta: EventMeta, reason: str, clauses: list[str], at: str) -> None:
+        """Waiting for appraisal or inspection: these clocks stop counting."""
+        self.sla_paused = True
+        for clause in clauses:
+            self.clocks[clause].update(status="paused", paused_at=at)
+
+    @event("SlaResumed", topic="routing.RoutingCase.SlaResumed")
+    def resume_sla(
+        self,
+        meta: EventMeta,
+        reason: str,
+        clauses: list[str],
+        at: str,
+        due_at: dict[str, str | None],
+        provisional: dict[str, bool],
+    ) -> None:
+        """The clocks count again, each due later by the span paused."""
+        self.sla_paused = False
+        for clause in clauses:
+            clock = self.clocks[clause]
+            clock["pauses"].append([clock["paused_at"], at])
+            clock.update(
+                status="running",
+                paused_at=None,
+                due_at=due_at[clause],
+                provisional=provisional[clause],
+            )
+
+    @event("SlaDeadlineRevised", topic="routing.RoutingCase.SlaDeadlineRevised")
+    def revise_sla(
+        self,
+        meta: EventMeta,
+        clause: str,
+        previous_due_at: str | None,
+        due_at: str | None,
+        calendar_version: str,
+        provisional: bool,
+    ) -> None:
+        """A provisional deadline recomputed on a calendar year just loaded."""
+        self.clocks[clause].update(due_at=due_at, provisional=provisional)
+
+    @event("SlaBreached", topic="routing.RoutingCase.SlaBreached")
+    def breach_sla(self, meta: EventMeta, clause: str, due_at: str) -> None:
+        """A clause's deadline passed unmet (recorded once per clause)."""
+        self.clocks[clause]["status"] = "breached"
+
+    @event("Escalated", topic="routing.RoutingCase.Escalated")
+    def escalate(
+        self,
+        meta: EventMeta,
+        level: str,
+        to_team: str,
+        to_handler: str,
+        reason: str,
+        clause: str | None,
+        by: str,
+        next_escalation_at: str | None,
+    ) -> None:
+        """The case went up the chain (handler → supervisor → crisis team): the one it
+        reached owns it now."""
+        self.escalation_level = level
+        self.team, self.handler_id, self.owner_kind = to_team, to_handler, "handler"
+        self.owners.append({"kind": "escalated", "team": to_team, "handler_id": to_handler})
+        if clause is not None:
+            clock = self.clocks[clause]
+            clock["escalations"] += 1
+            clock["next_escalation_at"] = next_escalation_at
+
+    @event("SlaStopped", topic="routing.RoutingCase.SlaStopped")
+    def stop_slas(self, meta: EventMeta, reason: str, clauses: list[str]) -> None:
+        """The complaint ended outside the clocks (withdrawn): none of them runs on."""
+        self.sla_paused = False
+        for clause in clauses:
+            self.clocks[clause].update(status="stopped", next_escalation_at=None)
 
     @property
     def routed(self) -> bool:

@@ -7,6 +7,8 @@ from fastapi import FastAPI
 from services.routing.api import router
 from services.routing.application import RoutingApplication
 from services.routing.ops.api import router as ops_router
+from services.routing.sla_app import sla_scheduler
+from services.routing.sla_ops.api import router as sla_router
 from shared.calendar_api import calendar_router
 from shared.service import ServiceSpec, create_app
 from shared.settings import Settings
@@ -15,8 +17,9 @@ SPEC = ServiceSpec(
     name="routing",
     title="Classifies, assesses and routes complaints to a named handler",
     application=RoutingApplication,
-    upstreams=("INTAKE",),
-    routers=(router, ops_router, calendar_router),
+    upstreams=("INTAKE", "COMPENSATION", "FOLLOWUP"),
+    routers=(router, ops_router, sla_router, calendar_router),
+    background=(sla_scheduler,),
 )
 
 

@@ -1,6 +1,6 @@
 """What routing publishes on ROUTING: stored event -> contract type, field by field.
 
-Stored events not listed here (CaseOpened, InputRecorded) are internal.
+Stored events not listed here (CaseOpened, InputRecorded, SlaStopped) are internal.
 """
 
 from __future__ import annotations
@@ -10,6 +10,41 @@ from collections.abc import Mapping
 from services.routing.domain import RoutingCase
 from shared.contracts import routing as contract
 from shared.publishing import Publication, copied, copied_or, publish, table
+
+SLA_PUBLICATIONS = [
+    publish(
+        RoutingCase,
+        "SlaStarted",
+        contract.SlaStarted,
+        copied(
+            "clause",
+            "starts_at",
+            "due_at",
+            "provisional",
+            "calendar_version",
+            "policy_version",
+            "reason",
+        ),
+    ),
+    publish(RoutingCase, "SlaMet", contract.SlaMet, copied("clause", "at", "by_event")),
+    publish(RoutingCase, "SlaPaused", contract.SlaPaused, copied("reason", "clauses")),
+    publish(
+        RoutingCase, "SlaResumed", contract.SlaResumed, copied("reason", "clauses", "due_at")
+    ),
+    publish(
+        RoutingCase,
+        "SlaDeadlineRevised",
+        contract.SlaDeadlineRevised,
+        copied("clause", "previous_due_at", "due_at", "calendar_version", "provisional"),
+    ),
+    publish(RoutingCase, "SlaBreached", contract.SlaBreached, copied("clause", "due_at")),
+    publish(
+        RoutingCase,
+        "Escalated",
+        contract.Escalated,
+        copied("level", "to_team", "to_handler", "reason", "clause", "by"),
+    ),
+]
 
 PUBLICATIONS: Mapping[str, Publication] = table(
     "routing",
@@ -82,5 +117,6 @@ PUBLICATIONS: Mapping[str, Publication] = table(
             contract.ConsumerCallbackPromised,
             copied("callback_at", "reason", "by"),
         ),
+        *SLA_PUBLICATIONS,
     ],
 )

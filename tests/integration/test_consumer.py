@@ -13,7 +13,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from shared.bus import dead_letter_stream
 from shared.contracts import ContractEvent, make_contract
 from shared.store import DeadLetter, derive_id
-from tests.platform import RunningService, admin_headers, eventually
+from tests.platform import SPECS, RunningService, admin_headers, eventually
 
 
 def received(
@@ -42,9 +42,14 @@ def received(
 
 
 async def publish(service: RunningService, event: ContractEvent) -> None:
-    """Publish as intake would; INTAKE is created as its owner would create it."""
-    await upstream_streams(service, "intake")
+    """Publish as intake would; the service's upstreams are created as their owners would."""
+    await upstream_streams(service, *owners_of(service))
     await (await service.admin_bus()).js.publish(event.subject, event.to_json(), stream="INTAKE")
+
+
+def owners_of(service: RunningService) -> tuple[str, ...]:
+    """The services whose streams `service` consumes (routing: intake, compensation, followup)."""
+    return tuple(stream.lower() for stream in SPECS[service.name].upstreams)
 
 
 async def upstream_streams(service: RunningService, *owners: str) -> None:
@@ -56,11 +61,15 @@ async def upstream_streams(service: RunningService, *owners: str) -> None:
 # What routing publishes per routed complaint: classified, assessed, first-contact owner,
 # named handler, response mode.
 ROUTED_EVENTS = 5
+# Routing's three decisions per complaint (its SLA clocks publish more: test_sla.py).
+DECISIONS = ("ComplaintClassified", "SeverityAssessed", "HandlerAssigned")
 
 
 async def routing_events(service: RunningService) -> list[str]:
+    """The subjects of routing's decisions on ROUTING."""
     bus = await service.admin_bus()
-    return [m.subject for m in await bus.read_subject("ROUTING", "routing.>")]
+    found = await bus.read_subject("ROUTING", "routing.>")
+    return [m.subject for m in found if m.subject.rsplit(".", 1)[-1] in DECISIONS]
 
 
 async def routed(service: RunningService, count: int) -> list[str]:
@@ -125,7 +134,7 @@ async def test_poison_messages_go_to_the_dead_letter_subject_and_the_stream_move
     service: Any,
 ) -> None:
     routing = await service("routing")
-    await upstream_streams(routing, "intake")
+    await upstream_streams(routing, *owners_of(routing))
     js = (await routing.admin_bus()).js
     await js.publish("intake.acme.x.ComplaintReceived", b"{not json", stream="INTAKE")
     newer = json.loads(received().to_json())

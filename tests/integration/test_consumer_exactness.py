@@ -18,9 +18,12 @@ from tests.platform import SPECS, RunningService, eventually
 
 
 async def _intake_stream(bus: Bus) -> None:
-    """INTAKE as its owner would create it (intake is not running in these tests)."""
+    """INTAKE as its owner would create it (intake is not running in these tests), and
+    routing's other upstreams."""
     if not await _exists(bus, "INTAKE"):
         await bus.js.add_stream(StreamConfig(name="INTAKE", subjects=["intake.>"]))
+    for owner in ("compensation", "followup"):
+        await bus.ensure_own_streams(owner)
 
 
 async def _exists(bus: Bus, name: str) -> bool:
@@ -176,6 +179,7 @@ async def test_messages_discarded_before_processing_are_reported_and_the_stream_
 ) -> None:
     bus = await Bus.connect(settings.nats_url, "test")
     await bus.js.add_stream(StreamConfig(name="INTAKE", subjects=["intake.>"], max_msgs=3))
+    await _intake_stream(bus)  # routing's other upstreams
     ids = [await _publish(bus) for _ in range(6)]  # the stream keeps 4..6 only
     routing: RunningService = await service("routing")
     await eventually(lambda: _count(bus, 3), what="the 3 kept routed")

@@ -112,22 +112,22 @@ async def test_a_service_publishes_its_own_and_dead_letter_subjects(
 async def test_a_service_reads_only_the_streams_it_consumes(
     fresh_nats_server: NatsServer,
 ) -> None:
-    compensation = await _as(fresh_nats_server, "compensation")
+    followup = await _as(fresh_nats_server, "followup")
     intake = await _as(fresh_nats_server, "intake")
     routing = await _as(fresh_nats_server, "routing")
     try:
-        await compensation.ensure_own_streams("compensation")
+        await routing.ensure_own_streams("routing")
         await intake.ensure_own_streams("intake")
         await intake.js.publish(_subject("intake", "ComplaintReceived"), b"{}")
         sub = await routing.position_consumer("INTAKE", "routing-from-intake", 1)
         [msg] = await sub.fetch(1, timeout=5)  # its upstream: consumed and acked
         await msg.ack()
         with pytest.raises(NatsTimeoutError):  # not its upstream: no consumer for it
-            await routing.position_consumer("COMPENSATION", "routing-from-compensation", 1)
+            await followup.position_consumer("ROUTING", "followup-from-routing", 1)
         with pytest.raises(NatsTimeoutError):  # nor may it reconfigure another's stream
             await routing.js.update_stream(name="INTAKE", subjects=["intake.>", "routing.>"])
     finally:
-        for bus in (routing, intake, compensation):
+        for bus in (routing, intake, followup):
             await bus.close()
 
 

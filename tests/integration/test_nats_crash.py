@@ -25,6 +25,8 @@ async def test_killing_nats_server_under_load_loses_and_duplicates_nothing(
     rng = random.Random(seed)
     bus = await Bus.connect(settings.nats_url, "publisher")
     await bus.js.add_stream(StreamConfig(name="INTAKE", subjects=["intake.>"]))
+    for owner in ("compensation", "followup"):  # routing's other upstreams, as their owners
+        await bus.ensure_own_streams(owner)
     routing: RunningService = await service("routing")
     events = [received() for _ in range(COMPLAINTS)]
 
@@ -65,8 +67,9 @@ async def test_killing_nats_server_under_load_loses_and_duplicates_nothing(
     assert set(counts) == {str(e.complaint_id) for e in events}
     assert max(counts.values()) == 1, "none routed twice"
     info = await bus.js.stream_info("ROUTING")
-    # classified, assessed, first-contact owner, handler assigned, response mode
-    assert info.state.messages == 5 * COMPLAINTS, "the relay published each event once"
+    # classified, assessed, first-contact owner, handler assigned, response mode, and the
+    # acknowledge clock (SlaStarted)
+    assert info.state.messages == 6 * COMPLAINTS, "the relay published each event once"
     assert routing.runtime.application.position("INTAKE") == COMPLAINTS
 
     async def ready() -> bool:

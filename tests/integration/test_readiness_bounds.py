@@ -10,7 +10,13 @@ from typing import Any
 from nats.js.api import DiscardPolicy
 
 from shared.settings import Settings
-from tests.integration.test_consumer import publish, received, routing_events, upstream_streams
+from tests.integration.test_consumer import (
+    owners_of,
+    publish,
+    received,
+    routing_events,
+    upstream_streams,
+)
 from tests.platform import RunningService, eventually, start_service
 
 
@@ -75,7 +81,7 @@ async def test_consumer_lag_over_the_bound_makes_the_service_not_ready(
     settings: Settings,
 ) -> None:
     async with _routing(settings, ready_max_consumer_lag=2) as routing:
-        await upstream_streams(routing, "intake")
+        await upstream_streams(routing, *owners_of(routing))
         await _ready(routing)
         app = routing.runtime.application
         # The consumer cannot record anything while the application's write lock is held
@@ -102,14 +108,14 @@ async def test_relay_lag_and_unpublished_age_over_their_bounds_make_the_service_
     async with _routing(
         settings, ready_max_relay_lag=1, ready_max_unpublished_age_s=0.5
     ) as routing:
-        await upstream_streams(routing, "intake")
+        await upstream_streams(routing, *owners_of(routing))
         js = (await routing.admin_bus()).js
         info = await js.stream_info("ROUTING")
         info.config.max_msgs, info.config.discard = 1, DiscardPolicy.NEW
         await js.update_stream(info.config)  # ROUTING takes one message, then refuses
 
-        await publish(routing, received())  # routing records 3 events; 1 can be published
-        reasons = await _not_ready_because(routing, "relay lag 2 > 1", "unpublished for")
+        await publish(routing, received())  # routing records 4 events (3 + its SLA clock); 1 fits
+        reasons = await _not_ready_because(routing, "relay lag 3 > 1", "unpublished for")
         first_unpublished = routing.runtime.relay.position + 1
         stuck = f"relay is stuck at notification {first_unpublished} "
         assert any(r.startswith(stuck) and "maximum messages" in r for r in reasons), reasons

@@ -18,7 +18,13 @@ from shared.publishing import copied
 from shared.publishing import publish as declare_published
 from shared.settings import Settings
 from shared.store import EventMeta
-from tests.integration.test_consumer import publish, received, routing_events, upstream_streams
+from tests.integration.test_consumer import (
+    owners_of,
+    publish,
+    received,
+    routing_events,
+    upstream_streams,
+)
 from tests.platform import RunningService, eventually, register_brand
 from tests.servers import NatsServer
 
@@ -68,7 +74,7 @@ async def _ready(service: RunningService) -> dict[str, Any]:
 
 async def test_a_failing_dead_letter_publish_is_retried_and_nothing_is_lost(service: Any) -> None:
     routing: RunningService = await service("routing")
-    await upstream_streams(routing, "intake")
+    await upstream_streams(routing, *owners_of(routing))
     js = (await routing.admin_bus()).js
     dlq = dead_letter_stream("routing")
     info = await js.stream_info(dlq)
@@ -95,7 +101,7 @@ async def test_a_stored_event_that_breaks_its_contract_stops_the_relay_there(
     service: Any,
 ) -> None:
     routing: RunningService = await service("routing")
-    await upstream_streams(routing, "intake")
+    await upstream_streams(routing, *owners_of(routing))
     app = routing.runtime.application
     # Declared published as routing's SeverityAssessed, so the relay must validate it.
     probe_publication = declare_published(

@@ -65,6 +65,18 @@ EXPECTED = {
     "compensation.CompensationCase.CounterProposalReceived": "CounterProposalReceived",
     "followup.FollowupCase.FollowupCaseOpened": "FollowupCaseOpened",
     "followup.FollowupCase.RevisitScheduled": "RevisitScheduled",
+    **{
+        f"routing.RoutingCase.{name}": name
+        for name in (
+            "SlaStarted",
+            "SlaMet",
+            "SlaPaused",
+            "SlaResumed",
+            "SlaDeadlineRevised",
+            "SlaBreached",
+            "Escalated",
+        )
+    },
 }
 
 

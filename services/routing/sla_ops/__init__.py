@@ -1,0 +1,1 @@
+"""Routing's SLA ops HTTP routes (`api.py`)."""
