@@ -58,11 +58,16 @@ async def upstream_streams(service: RunningService, *owners: str) -> None:
         await (await service.admin_bus()).ensure_own_streams(owner)
 
 
-# What routing publishes per routed complaint: classified, assessed, first-contact owner,
-# named handler, response mode.
-ROUTED_EVENTS = 5
-# Routing's three decisions per complaint (its SLA clocks publish more: test_sla.py).
-DECISIONS = ("ComplaintClassified", "SeverityAssessed", "HandlerAssigned")
+# Routing's decisions per routed complaint: classified, assessed, first-contact owner, named
+# handler, response mode (its SLA clocks publish more: test_sla.py).
+DECISIONS = (
+    "ComplaintClassified",
+    "SeverityAssessed",
+    "FirstContactOwned",
+    "HandlerAssigned",
+    "ResponseModeChosen",
+)
+ROUTED_EVENTS = len(DECISIONS)
 
 
 async def routing_events(service: RunningService) -> list[str]:
