@@ -16,8 +16,9 @@ import pytest
 import uvicorn
 
 from shared import cli
-from shared.settings import Settings
-from tests.platform import TEST_SECRETS, RunningService, admin_headers, ops_token
+from shared.replay import verify_replay
+from shared.settings import Settings, application_secrets, persistence_env
+from tests.platform import SPECS, TEST_SECRETS, RunningService, admin_headers, ops_token
 from tests.servers import free_port
 
 WORKING_DAYS = "/v1/calendar/working-days"
@@ -180,6 +181,28 @@ async def test_a_year_document_that_cannot_be_right_is_refused_naming_the_date(
     assert any(loc[: len(where)] == where for loc in locs), locs
     years = (await intake.client.get("/v1/calendar/years", headers=admin_headers(intake))).json()
     assert 2027 not in [y["year"] for y in years["years"]]
+
+
+async def test_a_year_replaced_and_then_put_back_is_recorded_each_time_and_replays(
+    service: Any, settings: Settings
+) -> None:
+    """A correction, then the first schedule again: three loads, not a clash of ids."""
+    intake = await service("intake")
+    path, admin = "/v1/calendar/years/2027", admin_headers(intake)
+    corrected = {**YEAR_2027, "holidays": ["2027-01-01"], "source": "test: corrected"}
+
+    first = await intake.client.put(path, json=YEAR_2027, headers=admin)
+    second = await intake.client.put(path, json=corrected, headers=admin)
+    third = await intake.client.put(path, json=YEAR_2027, headers=admin)
+
+    assert [r.status_code for r in (first, second, third)] == [201, 200, 200], third.text
+    assert [r.json()["recorded"] for r in (first, second, third)] == [True, True, True]
+    assert third.json()["calendar_version"] == first.json()["calendar_version"]
+    years = (await intake.client.get("/v1/calendar/years", headers=admin)).json()
+    assert {y["year"]: y for y in years["years"]}[2027]["source"] == YEAR_2027["source"]
+    env = {**persistence_env("intake", settings), **application_secrets(settings)}
+    report = verify_replay("intake", SPECS["intake"].application, env)
+    assert report.exact, [str(d) for d in report.differences]
 
 
 async def test_a_year_outside_the_range_served_is_422(service: Any) -> None:
