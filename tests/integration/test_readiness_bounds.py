@@ -10,7 +10,13 @@ from typing import Any
 from nats.js.api import DiscardPolicy
 
 from shared.settings import Settings
-from tests.integration.test_consumer import publish, received, routing_events, upstream_streams
+from tests.integration.test_consumer import (
+    ROUTED_EVENTS,
+    publish,
+    received,
+    routing_events,
+    upstream_streams,
+)
 from tests.platform import RunningService, eventually, start_service
 
 
@@ -108,8 +114,9 @@ async def test_relay_lag_and_unpublished_age_over_their_bounds_make_the_service_
         info.config.max_msgs, info.config.discard = 1, DiscardPolicy.NEW
         await js.update_stream(info.config)  # ROUTING takes one message, then refuses
 
-        await publish(routing, received())  # routing records 3 events; 1 can be published
-        reasons = await _not_ready_because(routing, "relay lag 2 > 1", "unpublished for")
+        await publish(routing, received())  # routing records 5 events; 1 can be published
+        lag = f"relay lag {ROUTED_EVENTS - 1} > 1"
+        reasons = await _not_ready_because(routing, lag, "unpublished for")
         first_unpublished = routing.runtime.relay.position + 1
         stuck = f"relay is stuck at notification {first_unpublished} "
         assert any(r.startswith(stuck) and "maximum messages" in r for r in reasons), reasons
@@ -118,4 +125,4 @@ async def test_relay_lag_and_unpublished_age_over_their_bounds_make_the_service_
         info.config.max_msgs = -1
         await js.update_stream(info.config)  # the operator lifts the limit
         await _ready(routing)
-        assert len(await routing_events(routing)) == 3
+        assert len(await routing_events(routing)) == ROUTED_EVENTS
