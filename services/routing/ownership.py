@@ -64,6 +64,13 @@ class OwnerRefused(Conflict):
     """The new owner is unknown to the brand's roster or lacks the authority or the team."""
 
 
+def _later(moment: datetime, now: datetime) -> bool:
+    """`moment` is after `now` (instants at the edges of the calendar compare safely)."""
+    if moment.year <= 1 or moment.year >= 9999:
+        return moment.year >= 9999
+    return moment > now
+
+
 def channel_desk(channel: str) -> str:
     """The desk of a channel, when intake recorded nobody (首问负责制 [003])."""
     return f"{channel}-desk"
@@ -294,7 +301,7 @@ class Ownership(CachedCases):
 
     def _on_callback(self, cmd: ReceivedCommand, processing: ProcessingEvent[UUID]) -> None:
         case = self._routed(cmd.args["complaint_id"])
-        if datetime.fromisoformat(cmd.args["callback_at"]) <= cmd.at:
+        if not _later(datetime.fromisoformat(cmd.args["callback_at"]), cmd.at):
             raise OwnerRefused("a callback is promised for a time still to come")
         case.promise_callback(
             meta=self._meta(case),

@@ -14,6 +14,9 @@
   dates fall in the path's year, nor that a make-up day is a weekend day), in 2000–2100.
 - Routing rules documents: positive cases name each category once and never `other` (the
   fallback), which a JSON schema cannot say of a list of objects; a repeat is refused (422).
+- Routing rosters: positive cases are made consistent (unique team names and handler ids,
+  each supervisor a handler of the roster, the chain naming every team lowest level first),
+  which the schema cannot say; an inconsistent roster is refused, 422, by design.
 - Opaque list cursors: a generated string that matches the schema is still not a cursor
   the service handed out (the server refuses it, 422). Positive cases get no invented
   cursor; the stateful phase follows `next_cursor` links with real ones, and negative
@@ -43,7 +46,7 @@ from shared.security import (
     sign_request,
 )
 
-LISTS_WITH_CURSOR = ("/v1/complaints", "/v1/webhooks/deliveries")
+LISTS_WITH_CURSOR = ("/v1/complaints", "/v1/webhooks/deliveries", "/v1/ops/queues")
 # A valid batch of thousands is the bulk benchmark's job (bench/bulk.md): here it would hold
 # the store's writer for seconds on a shared CI machine. Negative cases (5001 items) stay.
 MAX_FUZZ_BATCH = 50
@@ -118,6 +121,8 @@ def map_case(context: Any, case: Any) -> Any:
             case.body = {**case.body, "holidays": [f"{loadable}-01-01"], "workdays": []}
     if method == "PUT" and case.path.endswith("/routing-rules") and isinstance(case.body, dict):
         case.body = _categories_once(case.body)
+    if method == "PUT" and case.path == "/v1/ops/brands/{brand}/roster":
+        case.body = _consistent_roster(case.body)
     return case
 
 
@@ -130,6 +135,29 @@ def _categories_once(document: dict[str, Any]) -> dict[str, Any]:
         for n, c in enumerate(categories)
     ]
     return {**document, "categories": renamed}
+
+
+LEVELS = ("frontline", "senior", "crisis")
+
+
+def _consistent_roster(body: Any) -> Any:
+    """A roster whose names, supervisors and chain agree (services/routing/roster.py)."""
+    teams = body.get("teams") if isinstance(body, dict) else None
+    if not isinstance(teams, list) or not all(isinstance(t, dict) for t in teams):
+        return body
+    fixed, ids = [], 0
+    for number, team in enumerate(teams):
+        handlers = [h for h in team.get("handlers") or [] if isinstance(h, dict)]
+        if not handlers or team.get("level") not in LEVELS:
+            return body
+        renamed = []
+        for handler in handlers:
+            renamed.append({**handler, "id": f"h{ids}"})
+            ids += 1
+        fixed.append({**team, "name": f"t{number}", "handlers": renamed,
+                      "supervisor": renamed[0]["id"]})  # fmt: skip
+    chain = [t["name"] for t in sorted(fixed, key=lambda t: LEVELS.index(t["level"]))]
+    return {**body, "teams": fixed, "escalation_chain": chain}
 
 
 def _to_known_brand(transfer: Any) -> Any:

@@ -11,6 +11,7 @@ from nats.js.api import DiscardPolicy
 
 from shared.settings import Settings
 from tests.integration.test_consumer import (
+    ROUTED_EVENTS,
     owners_of,
     publish,
     received,
@@ -114,8 +115,10 @@ async def test_relay_lag_and_unpublished_age_over_their_bounds_make_the_service_
         info.config.max_msgs, info.config.discard = 1, DiscardPolicy.NEW
         await js.update_stream(info.config)  # ROUTING takes one message, then refuses
 
-        await publish(routing, received())  # routing records 4 events (3 + its SLA clock); 1 fits
-        reasons = await _not_ready_because(routing, "relay lag 3 > 1", "unpublished for")
+        await publish(routing, received())  # routing records its 5 decisions and the
+        # acknowledge clock (SlaStarted): 6 events, of which 1 can be published
+        lag = f"relay lag {ROUTED_EVENTS} > 1"
+        reasons = await _not_ready_because(routing, lag, "unpublished for")
         first_unpublished = routing.runtime.relay.position + 1
         stuck = f"relay is stuck at notification {first_unpublished} "
         assert any(r.startswith(stuck) and "maximum messages" in r for r in reasons), reasons
@@ -124,4 +127,4 @@ async def test_relay_lag_and_unpublished_age_over_their_bounds_make_the_service_
         info.config.max_msgs = -1
         await js.update_stream(info.config)  # the operator lifts the limit
         await _ready(routing)
-        assert len(await routing_events(routing)) == 3
+        assert len(await routing_events(routing)) == ROUTED_EVENTS

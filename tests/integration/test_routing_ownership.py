@@ -299,3 +299,27 @@ async def test_a_regulator_transfer_is_owned_by_the_regulator_desk(service: Any)
     case = await routed_case(routing, "bathhouse", posted.json()["complaint_id"])
     assert case["owners"][0]["desk"] == "regulator-desk"
     assert "regulator transfer" in case["factors"]
+
+
+async def test_intake_records_who_took_the_contact_and_the_media_reach(service: Any) -> None:
+    """首问负责制 [003]: `received_by` is a desk or employee id (never a name: not PII);
+    media exposure graded by reach [004]. Both travel in ComplaintReceived 1.1."""
+    intake = await service("intake")
+    routing = await service("routing")
+    key = await register_brand(intake, "kao")
+    for bad in ({"received_by": "张三"}, {"received_by": "a b"}, {"media_reach": "galactic"}):
+        refused = await intake.client.post(
+            "/v1/complaints", json=complaint_body(**bad), headers=key
+        )
+        assert refused.status_code == 422, bad
+        assert next(iter(bad)) in refused.text
+    complaint_id = await post(
+        intake, key, received_by="store-0412", media_exposure=True, media_reach="national"
+    )
+    case = await routed_case(routing, "kao", complaint_id)
+    assert case["desk"] == "store-0412"
+    assert case["severity"] == "critical"
+    assert "media or social exposure (national reach)" in case["factors"]
+    events = await history(intake, key, complaint_id)
+    received = next(e for e in events if e["type"] == "ComplaintReceived")["payload"]
+    assert (received["received_by"], received["media_reach"]) == ("store-0412", "national")

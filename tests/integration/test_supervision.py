@@ -19,6 +19,7 @@ from shared.publishing import publish as declare_published
 from shared.settings import Settings
 from shared.store import EventMeta
 from tests.integration.test_consumer import (
+    ROUTED_EVENTS,
     owners_of,
     publish,
     received,
@@ -94,7 +95,7 @@ async def test_a_failing_dead_letter_publish_is_retried_and_nothing_is_lost(serv
     await _ready(routing)
     letters = await (await routing.admin_bus()).read_subject(dlq, "dlq.routing.INTAKE")
     assert [m.data for m in letters] == [b"{poison"]
-    assert len(await routing_events(routing)) == 3
+    assert len(await routing_events(routing)) == ROUTED_EVENTS
 
 
 async def test_a_stored_event_that_breaks_its_contract_stops_the_relay_there(

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.routing.application import RoutingApplication
 from services.routing.domain import RoutingCase
@@ -43,24 +43,34 @@ class RosterView(BaseModel):
     roster: Roster
 
 
-class Reassign(BaseModel):
-    """A supervisor gives the case to another handler; 三变法 [002]: another person, place
-    or time (`time` needs the new contact time, `place` the place)."""
-
+class _Reassign(BaseModel):
     model_config = ConfigDict(extra="forbid")
     to_handler: HandlerId
-    change: Literal["person", "place", "time"] | None = None
     reason: Text
-    contact_at: AwareDatetime | None = None
-    place: str | None = Field(default=None, min_length=1, max_length=200)
 
-    @model_validator(mode="after")
-    def _change_has_its_detail(self) -> Reassign:
-        if self.change == "time" and self.contact_at is None:
-            raise ValueError("contact_at: a change of time needs the new contact time")
-        if self.change == "place" and not self.place:
-            raise ValueError("place: a change of place needs the place")
-        return self
+
+class ReassignPerson(_Reassign):
+    """三变法 [002]: another person (the default)."""
+
+    change: Literal["person"] | None = None
+
+
+class ReassignPlace(_Reassign):
+    """三变法 [002]: another place (e.g. the store manager's office), named."""
+
+    change: Literal["place"]
+    place: str = Field(min_length=1, max_length=200)
+
+
+class ReassignTime(_Reassign):
+    """三变法 [002]: another time: the new contact time."""
+
+    change: Literal["time"]
+    contact_at: AwareDatetime
+
+
+# A supervisor gives the case to another handler: another person, place or time.
+Reassign = ReassignPerson | ReassignPlace | ReassignTime
 
 
 class Handover(BaseModel):
@@ -140,6 +150,14 @@ async def get_roster(brand: BrandPath, app: App, scope: Viewer) -> RosterView:
     return RosterView(brand=brand, source=source, version=roster.version, roster=roster)
 
 
+def _utc(moment: datetime) -> str:
+    """The instant in UTC, ISO 8601 (as given when UTC cannot hold it: year 1 or 9999)."""
+    try:
+        return moment.astimezone(UTC).isoformat()
+    except OverflowError:
+        return moment.isoformat()
+
+
 async def _case_in_scope(app: RoutingApplication, complaint_id: UUID, scope: BrandScope) -> None:
     case = await asyncio.to_thread(app.case_of, complaint_id)
     missing = CaseNotFound(f"no routed case for complaint {complaint_id}")
@@ -166,13 +184,15 @@ async def post_reassign(
     complaint_id: UUID, body: Reassign, app: App, scope: Supervisor
 ) -> OwnerChange:
     await _case_in_scope(app, complaint_id, scope)
+    contact_at = body.contact_at if isinstance(body, ReassignTime) else None
+    place = body.place if isinstance(body, ReassignPlace) else None
     args: dict[str, Any] = {
         "kind": "reassigned",
         "to_handler": body.to_handler,
         "change": body.change,
         "reason": redact(body.reason),
-        "contact_at": body.contact_at.astimezone(UTC).isoformat() if body.contact_at else None,
-        "place": redact(body.place) if body.place else None,
+        "contact_at": _utc(contact_at) if contact_at else None,
+        "place": redact(place) if place else None,
         "by": scope.claims.sub,
     }
     await asyncio.to_thread(app.reassign_case, complaint_id, args, datetime.now(UTC))
@@ -230,7 +250,7 @@ async def post_callback(
 ) -> OwnerChange:
     await _case_in_scope(app, complaint_id, scope)
     args = {
-        "callback_at": body.callback_at.astimezone(UTC).isoformat(),
+        "callback_at": _utc(body.callback_at),
         "reason": redact(body.reason),
         "by": scope.claims.sub,
     }
