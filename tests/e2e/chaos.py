@@ -275,7 +275,10 @@ async def read_streams(nats_url: str) -> StreamCounts:
                 )
             for sequence, data in await _all_messages(js, stream):
                 event = json.loads(data)
-                counts.per_complaint[(stream, event["complaint_id"])][event["type"]] += 1
+                # An SLA event is once per clause: SlaStarted[acknowledge], SlaStarted[plan]…
+                clause = (event.get("payload") or {}).get("clause")
+                kind = f"{event['type']}[{clause}]" if clause else event["type"]
+                counts.per_complaint[(stream, event["complaint_id"])][kind] += 1
                 counts.sequence.setdefault((stream, event["complaint_id"], event["type"]), sequence)
                 counts.event_ids[stream][event["event_id"]] += 1
             counts.messages[stream] = sum(counts.event_ids[stream].values())
