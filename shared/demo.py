@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from shared.demo_routing import routing_walk
 from shared.demo_security import security_walk
 
 # Adapted from the seed cases (../shared/seeds): the 花王 shampoo allergy handled the same
@@ -94,6 +95,9 @@ def run_demo(
         _regulator_transfer(base, admin_token, brand_id, run)
         if routing_url is not None:
             _escalation(client, routing_url, admin_token, timeout)
+    if routing_url is not None and not routing_walk(base, routing_url, admin_token, timeout):
+        print("\n   routing did not decide as it must (above)")
+        return 1
     if not security_walk(base, api_key, brand_id, admin_token, scoped_token):
         print("\n   the platform answered something it must not (above)")
         return 1
