@@ -44,7 +44,8 @@ SOURCES = frozenset(
 )
 Level = Literal["supervisor", "crisis"]
 ESCALATION_LEVELS: tuple[Level, ...] = ("supervisor", "crisis")
-MAX_ELAPSED = timedelta(days=3660)
+MAX_ELAPSED_DAYS = 3660
+MAX_ELAPSED = timedelta(days=MAX_ELAPSED_DAYS)
 MAX_WORKING_DAYS = 2000
 
 
@@ -53,9 +54,9 @@ class Within(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    hours: int | None = Field(default=None, ge=0)
-    minutes: int | None = Field(default=None, ge=0)
-    seconds: int | None = Field(default=None, ge=0)
+    hours: int | None = Field(default=None, ge=0, le=MAX_ELAPSED_DAYS * 24)
+    minutes: int | None = Field(default=None, ge=0, le=MAX_ELAPSED_DAYS * 24 * 60)
+    seconds: int | None = Field(default=None, ge=0, le=MAX_ELAPSED_DAYS * 86_400)
     working_days: int | None = Field(default=None, ge=0, le=MAX_WORKING_DAYS)
 
     @model_validator(mode="after")

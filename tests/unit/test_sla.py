@@ -293,3 +293,9 @@ def test_the_chain_goes_handler_supervisor_crisis_team() -> None:
         "crisis",
         "crisis-lead-liu",
     )
+
+
+@pytest.mark.parametrize("within", [{"hours": 10**20}, {"seconds": 2**63}, {"working_days": 10**9}])
+def test_an_absurd_limit_is_refused_not_overflowed(within: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        Within.model_validate(within)
