@@ -109,6 +109,8 @@ class SlaUseCases(ServiceApplication):
         brand_id = cmd.args["brand_id"]
         self._policies.pop(brand_id, None)
         policy = SlaPolicy.model_validate(cmd.args["document"])
+        if policy.repeated_names():
+            raise Conflict(f"clause names are used twice: {policy.repeated_names()}")
         document = policy.model_dump(mode="json")
         file = self.get_or_none(policy_id(brand_id))
         if not isinstance(file, SlaPolicyFile):

@@ -289,6 +289,8 @@ async def test_sla_policies_are_versioned_brand_scoped_and_validated(service: An
     assert (await routing.client.put(url, headers=admin, json=bad)).status_code == 422
     assert (await routing.client.put(url, headers=admin, json=FAST_POLICY)).status_code == 200
     assert (await routing.client.put(url, headers=admin, json=FAST_POLICY)).status_code == 200
+    twice = {**FAST_POLICY, "version": "twice", "clauses": FAST_POLICY["clauses"] * 2}
+    assert (await routing.client.put(url, headers=admin, json=twice)).status_code == 409
     changed = {**FAST_POLICY, "escalation": {"levels": ["crisis"]}}
     conflict = await routing.client.put(url, headers=admin, json=changed)
     assert conflict.status_code == 409, conflict.text
