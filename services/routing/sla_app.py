@@ -68,7 +68,10 @@ OWN_EVENTS: dict[str, Callable[[RoutingCase], bool]] = {
 class SlaUseCases(ServiceApplication):
     """The SLA part of routing's application (a mixin of `RoutingApplication`)."""
 
-    _policies: dict[tuple[str, int], SlaPolicy]
+    # Each brand's policy as last read, so that starting clocks reads no store: a load in
+    # this process drops its brand (the write lock orders loads and reads; one writer per
+    # store, as for the working-day calendar).
+    _policies: dict[str, tuple[SlaPolicy, str]]
 
     def register_sla(self) -> None:
         self._policies = {}
@@ -84,25 +87,30 @@ class SlaUseCases(ServiceApplication):
 
     # --- policies -------------------------------------------------------------------
 
-    def sla_policy(self, brand_id: str) -> tuple[SlaPolicy, str]:
+    def sla_policy(self, brand_id: str, cached: bool = True) -> tuple[SlaPolicy, str]:
         """The brand's SLA policy and where it comes from ("brand" or "default")."""
-        file = self.get_or_none(policy_id(brand_id))
-        if not isinstance(file, SlaPolicyFile) or file.document is None:
-            return DEFAULT_POLICY, "default"
-        key = (brand_id, len(file.versions))
-        policy = self._policies.get(key)
-        if policy is None:
-            policy = self._policies[key] = SlaPolicy.model_validate(file.document)
-        return policy, "brand"
+        found = self._policies.get(brand_id) if cached else None
+        if found is None:
+            file = self.get_or_none(policy_id(brand_id))
+            if not isinstance(file, SlaPolicyFile) or file.document is None:
+                found = (DEFAULT_POLICY, "default")
+            else:
+                found = (SlaPolicy.model_validate(file.document), "brand")
+            if cached:
+                self._policies[brand_id] = found
+        return found
 
     def load_sla_policy(self, brand_id: str, policy: SlaPolicy, at: datetime) -> SlaPolicy:
         args = {"brand_id": brand_id, "document": policy.model_dump(mode="json")}
         self.execute("sla.load_policy", args, at)
-        return self.sla_policy(brand_id)[0]
+        return self.sla_policy(brand_id, cached=False)[0]
 
     def _on_load_policy(self, cmd: ReceivedCommand, processing: ProcessingEvent[UUID]) -> None:
         brand_id = cmd.args["brand_id"]
+        self._policies.pop(brand_id, None)
         policy = SlaPolicy.model_validate(cmd.args["document"])
+        if policy.repeated_names():
+            raise Conflict(f"clause names are used twice: {policy.repeated_names()}")
         document = policy.model_dump(mode="json")
         file = self.get_or_none(policy_id(brand_id))
         if not isinstance(file, SlaPolicyFile):

@@ -46,7 +46,7 @@ async def test_history_requests_create_no_consumers_and_read_what_a_consumer_rea
 
     events = await eventually(offered, what="events from all four streams")
     bus = await intake.admin_bus()
-    durables = {"INTAKE": 4, "ROUTING": 2, "COMPENSATION": 2, "FOLLOWUP": 1}  # the services'
+    durables = {"INTAKE": 4, "ROUTING": 2, "COMPENSATION": 3, "FOLLOWUP": 2}  # the services'
 
     async def settled() -> Any:
         return await consumer_counts(bus) == durables

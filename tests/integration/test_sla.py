@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from services.routing.application import RoutingApplication
-from shared.contracts import ContractEvent
+from shared.contracts import ContractEvent, make_contract
 from shared.settings import Settings
 from tests.integration.test_consumer import publish, received, upstream_streams
 from tests.integration.test_replay import verify
@@ -289,6 +289,8 @@ async def test_sla_policies_are_versioned_brand_scoped_and_validated(service: An
     assert (await routing.client.put(url, headers=admin, json=bad)).status_code == 422
     assert (await routing.client.put(url, headers=admin, json=FAST_POLICY)).status_code == 200
     assert (await routing.client.put(url, headers=admin, json=FAST_POLICY)).status_code == 200
+    twice = {**FAST_POLICY, "version": "twice", "clauses": FAST_POLICY["clauses"] * 2}
+    assert (await routing.client.put(url, headers=admin, json=twice)).status_code == 409
     changed = {**FAST_POLICY, "escalation": {"levels": ["crisis"]}}
     conflict = await routing.client.put(url, headers=admin, json=changed)
     assert conflict.status_code == 409, conflict.text
@@ -300,3 +302,47 @@ async def test_sla_policies_are_versioned_brand_scoped_and_validated(service: An
     await publish(routing, event)
     started = (await published(routing, event.complaint_id, "SlaStarted"))[0]
     assert started["policy_version"] == "fast-1"
+
+
+async def test_the_apology_keeps_the_acknowledge_promise_and_a_withdrawal_stops_the_clocks(
+    service: Any, settings: Settings
+) -> None:
+    intake = await service("intake")
+    routing = await start_routing(service)
+    await service("compensation")
+    brand = await register_brand(intake, "apology-brand")
+    posted = await intake.client.post("/v1/complaints", json=complaint_body(), headers=brand)
+    assert posted.status_code == 201, posted.text
+    complaint_id = posted.json()["complaint_id"]
+    met = await published(routing, complaint_id, "SlaMet")
+    assert [(m["clause"], m["by_event"]) for m in met] == [("acknowledge", "ApologyIssued")]
+
+    other = transfer("2026-11-20")  # a transfer, then withdrawn: the apology keeps only one
+    await publish(routing, other)
+    await published(routing, other.complaint_id, "SlaStarted", 5)
+    withdrawn = make_contract(
+        event_id=uuid.uuid4(),
+        event_type="ComplaintWithdrawn",
+        complaint_id=other.complaint_id,
+        brand_id="acme",
+        occurred_at=datetime.now(UTC),
+        trace_id=other.trace_id,
+        causation_id=None,
+        payload={"reason": "consumer withdrew"},
+    )
+    await publish(routing, withdrawn)
+    url = f"/v1/ops/cases/{other.complaint_id}/sla"
+
+    async def stopped() -> Any:
+        body = (await routing.client.get(url, headers=admin_headers(routing))).json()
+        statuses = {c["clause"]: c["status"] for c in body["clocks"]}
+        return statuses if statuses.get("regulator_mediate") == "stopped" else None
+
+    statuses = await eventually(stopped, what="the withdrawn complaint's clocks stopped")
+    assert statuses["regulator_negotiate"] == "stopped"
+    assert statuses["regulator_accept"] == "met"  # by routing's own HandlerAssigned
+    assert not {"running", "paused", "breached"} & set(statuses.values()), statuses
+    view = (await routing.client.get(url, headers=admin_headers(routing))).json()
+    assert view["next_due_at"] is None
+    await routing.stop()
+    assert verify("routing", settings).exact

@@ -9,15 +9,24 @@ working days, negotiation within 10, mediation within 45).
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, get_args
 
 import pytest
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from services.routing import sla
 from services.routing.policies import DEFAULT_ROSTER
-from services.routing.sla_policy import DEFAULT_POLICY, Clause, SlaPolicy, Within
+from services.routing.sla_policy import (
+    DEFAULT_POLICY,
+    KNOWN_EVENTS,
+    Clause,
+    Elapsed,
+    EventType,
+    SlaPolicy,
+    Within,
+)
 from shared.calendar import SHANGHAI, WorkCalendar, packaged_calendar
 
 CALENDAR = packaged_calendar()
@@ -214,7 +223,7 @@ def test_a_brand_promise_is_data_on_site_repair_within_24_hours() -> None:
             Clause(
                 name="onsite_repair",
                 sources=["phone", "web", "app"],
-                within=Within(hours=24),
+                within=Elapsed(hours=24),
                 starts_at="OfferAccepted",
                 met_by=["RemedyFulfilled"],
                 source_doc="000 海尔: 24小时上门维修",
@@ -244,10 +253,14 @@ def test_a_policy_naming_what_routing_does_not_know_is_refused(change: dict[str,
         Clause.model_validate({**body, **change})
 
 
-def test_clause_names_are_unique_in_a_policy() -> None:
-    twice = [clause("acknowledge"), clause("acknowledge")]
-    with pytest.raises(ValidationError):
-        SlaPolicy(version="v", clauses=twice)
+def test_a_clause_name_used_twice_is_found() -> None:
+    twice = SlaPolicy(version="v", clauses=[clause("acknowledge"), clause("acknowledge")])
+    assert twice.repeated_names() == ["acknowledge"]  # the load refuses it (409)
+    assert DEFAULT_POLICY.repeated_names() == []
+
+
+def test_the_schema_names_every_event_a_policy_may_use() -> None:
+    assert set(get_args(EventType)) == KNOWN_EVENTS
 
 
 # --- breaches and escalation ---------------------------------------------------------------
@@ -293,3 +306,22 @@ def test_the_chain_goes_handler_supervisor_crisis_team() -> None:
         "crisis",
         "crisis-lead-liu",
     )
+
+
+@pytest.mark.parametrize("within", [{"hours": 10**20}, {"seconds": 2**63}, {"working_days": 10**9}])
+def test_an_absurd_limit_is_refused_not_overflowed(within: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        TypeAdapter(Within).validate_python(within)
+
+
+@pytest.mark.parametrize(
+    "field", [{"within": {"seconds": False}}, {"complex_only": "true"}, {"pausable": 1}]
+)
+def test_numbers_and_flags_take_their_json_types_only(field: dict[str, Any]) -> None:
+    body = {"name": "x", "sources": ["phone"], "within": {"hours": 1}, "met_by": ["ApologyIssued"]}
+    with pytest.raises(ValidationError):
+        Clause.model_validate_json(json.dumps({**body, **field}))
+
+
+def test_a_whole_number_written_as_a_float_is_a_number() -> None:
+    assert TypeAdapter(Within).validate_json('{"working_days": 7.0}').working_days == 7

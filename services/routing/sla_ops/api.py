@@ -65,7 +65,7 @@ class SlaCaseView(BaseModel):
 async def get_sla_policy(brand_id: BrandId, app: App, scope: Viewer) -> SlaPolicyView:
     """The SLA policy new clocks of this brand start with."""
     scope.check(brand_id, f"no brand {brand_id}")
-    policy, source = await asyncio.to_thread(app.sla_policy, brand_id)
+    policy, source = await asyncio.to_thread(app.sla_policy, brand_id, False)
     return SlaPolicyView(brand_id=brand_id, source=source, policy=policy)
 
 
