@@ -92,23 +92,23 @@ def test_a_breach_fires_exactly_once_across_routing_kill_9(
     assert posted.status_code == 201, posted.text
     complaint_id = posted.json()["complaint_id"]
 
-    _until(platform, complaint_id, "SlaStarted", 30)
+    _until(platform, complaint_id, "SlaStarted[onsite_repair]", 30)
     platform.kill("routing")  # after the clock started, before it is due
     time.sleep(DUE_AFTER_S + 1)  # down past the due time: nothing can fire
-    assert "SlaBreached" not in _types(platform, complaint_id)
+    assert "SlaBreached[onsite_repair]" not in _types(platform, complaint_id)
     platform.start_service("routing")
     platform.wait_ready("routing")
-    after_restart = _until(platform, complaint_id, "SlaBreached", 30)
-    assert after_restart["SlaBreached"] == 1
+    after_restart = _until(platform, complaint_id, "SlaBreached[onsite_repair]", 30)
+    assert after_restart["SlaBreached[onsite_repair]"] == 1
 
     platform.kill("routing")  # right after the breach: its tick is recorded with it
     platform.start_service("routing")
     platform.wait_ready("routing")
     time.sleep(2.0)  # ten scheduler periods
     final = _types(platform, complaint_id)
-    assert final["SlaStarted"] == 1
-    assert final["SlaBreached"] == 1
-    assert final["Escalated"] == 1
+    assert final["SlaStarted[onsite_repair]"] == 1
+    assert final["SlaBreached[onsite_repair]"] == 1
+    assert final["Escalated[onsite_repair]"] == 1
     counts = asyncio.run(read_streams(platform.admin_url))
     assert counts.duplicate_event_ids() == {}
     view = httpx.get(
