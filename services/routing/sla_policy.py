@@ -17,33 +17,11 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, mode
 from shared.inputs import InputClocked
 from shared.store import derive_id
 
-# Upstream and own event types a clause may start at or be met by (routing consumes them).
-ROUTING_EVENTS = ("ComplaintClassified", "SeverityAssessed", "HandlerAssigned")
-UPSTREAM_EVENTS = (
-    "ComplaintDetailsConfirmed",
-    "ConsumerActed",
-    "ApologyIssued",
-    "RemedyOptionsOffered",
-    "OfferAccepted",
-    "OfferRejected",
-    "CounterProposalReceived",
-    "ApprovalRequested",
-    "ApprovalGranted",
-    "RemedyFulfilled",
-    "FollowupCaseOpened",
-    "RevisitScheduled",
-    "RevisitCompleted",
-    "ComplaintResolved",
-    "ComplaintReopened",
-    "ComplaintClosed",
-    "RegulatorOutcomeReported",
-)
-KNOWN_EVENTS = frozenset(ROUTING_EVENTS + UPSTREAM_EVENTS)
-# Literal types, so that the OpenAPI schema itself says what a policy may name.
-EventType = Literal[
-    "ComplaintClassified",
-    "SeverityAssessed",
-    "HandlerAssigned",
+# Event types a clause may start at or be met by: routing's own decisions, then the upstream
+# events routing consumes for them. Literal types, so the OpenAPI schema says what a policy
+# may name.
+RoutingEvent = Literal["ComplaintClassified", "SeverityAssessed", "HandlerAssigned"]
+UpstreamEvent = Literal[
     "ComplaintDetailsConfirmed",
     "ConsumerActed",
     "ApologyIssued",
@@ -62,6 +40,10 @@ EventType = Literal[
     "ComplaintClosed",
     "RegulatorOutcomeReported",
 ]
+EventType = Literal[RoutingEvent, UpstreamEvent]
+ROUTING_EVENTS: tuple[str, ...] = get_args(RoutingEvent)
+UPSTREAM_EVENTS: tuple[str, ...] = get_args(UpstreamEvent)
+KNOWN_EVENTS = frozenset(ROUTING_EVENTS + UPSTREAM_EVENTS)
 StartsAt = Literal["received", "transferred"] | EventType
 Source = Literal["phone", "web", "app", "email", "letter", "visit", "social_media", "regulator"]
 SOURCES = frozenset(get_args(Source))
