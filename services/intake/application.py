@@ -44,6 +44,8 @@ from shared.tuning import AGGREGATE_CACHE
 STATUS_FEED = (
     "ComplaintClassified",
     "HandlerAssigned",
+    "HandlerReassigned",
+    "Escalated",
     "RemedyOptionsOffered",
     "OfferAccepted",
     "OfferRejected",

@@ -300,6 +300,8 @@ class Complaint(Aggregate):
             self.category = payload["category"]
         elif event_type == "HandlerAssigned":
             self.handler_id = payload["handler_id"]
+        elif event_type in ("HandlerReassigned", "Escalated"):  # the owner now
+            self.handler_id = payload["to_handler"]
         elif event_type == "RemedyOptionsOffered":
             self.offer = {"offer_id": payload["offer_id"], "options": payload["options"]}
             self.offer_status = "open"

@@ -160,6 +160,12 @@ async def test_ownership_end_to_end_and_replay_is_exact(service: Any, settings: 
     assert handed.status_code == 200
     assert handed.json()["handler_id"] == "senior-zhao"
 
+    async def brand_sees_zhao() -> dict[str, Any] | None:  # intake's status feed follows
+        seen = (await intake.client.get(f"/v1/complaints/{second}", headers=key)).json()
+        return seen if seen["handler_id"] == "senior-zhao" else None
+
+    await eventually(brand_sees_zhao, what="the brand's view naming the new owner")
+
     # A callback promised, kept even with no news [000]: only for a time still to come.
     callback = f"/v1/ops/cases/{second}/callback"
     soon = {"callback_at": "2099-01-02T10:00:00+08:00", "reason": "检测结果出来前先回电"}
