@@ -8,6 +8,7 @@ is recorded; each change is a recorded command, so replay re-runs it.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -166,7 +167,16 @@ async def _case_in_scope(app: RoutingApplication, complaint_id: UUID, scope: Bra
     scope.check(case.brand_id, missing)
 
 
-async def _changed(app: RoutingApplication, complaint_id: UUID) -> OwnerChange:
+async def _command(
+    app: RoutingApplication,
+    scope: BrandScope,
+    complaint_id: UUID,
+    use_case: Callable[[UUID, dict[str, Any], datetime], None],
+    args: dict[str, Any],
+) -> OwnerChange:
+    """Run an ops command on a routed case of the token's brands; the owner it leaves."""
+    await _case_in_scope(app, complaint_id, scope)
+    await asyncio.to_thread(use_case, complaint_id, args, datetime.now(UTC))
     case: RoutingCase | None = await asyncio.to_thread(app.case_of, complaint_id)
     assert case is not None
     return OwnerChange(
@@ -183,7 +193,6 @@ async def _changed(app: RoutingApplication, complaint_id: UUID) -> OwnerChange:
 async def post_reassign(
     complaint_id: UUID, body: Reassign, app: App, scope: Supervisor
 ) -> OwnerChange:
-    await _case_in_scope(app, complaint_id, scope)
     contact_at = body.contact_at if isinstance(body, ReassignTime) else None
     place = body.place if isinstance(body, ReassignPlace) else None
     args: dict[str, Any] = {
@@ -195,8 +204,7 @@ async def post_reassign(
         "place": redact(place) if place else None,
         "by": scope.claims.sub,
     }
-    await asyncio.to_thread(app.reassign_case, complaint_id, args, datetime.now(UTC))
-    return await _changed(app, complaint_id)
+    return await _command(app, scope, complaint_id, app.reassign_case, args)
 
 
 @router.post(
@@ -208,7 +216,6 @@ async def post_reassign(
 async def post_handover(
     complaint_id: UUID, body: Handover, app: App, scope: Handler
 ) -> OwnerChange:
-    await _case_in_scope(app, complaint_id, scope)
     args: dict[str, Any] = {
         "kind": "handover",
         "to_handler": body.to_handler,
@@ -216,8 +223,7 @@ async def post_handover(
         "reason": redact(body.reason),
         "by": scope.claims.sub,
     }
-    await asyncio.to_thread(app.reassign_case, complaint_id, args, datetime.now(UTC))
-    return await _changed(app, complaint_id)
+    return await _command(app, scope, complaint_id, app.reassign_case, args)
 
 
 @router.post(
@@ -229,14 +235,12 @@ async def post_handover(
 async def post_transfer(
     complaint_id: UUID, body: Transfer, app: App, scope: Handler
 ) -> OwnerChange:
-    await _case_in_scope(app, complaint_id, scope)
     args = {
         "receiving_party": redact(body.receiving_party),
         "reason": redact(body.reason),
         "by": scope.claims.sub,
     }
-    await asyncio.to_thread(app.transfer_case, complaint_id, args, datetime.now(UTC))
-    return await _changed(app, complaint_id)
+    return await _command(app, scope, complaint_id, app.transfer_case, args)
 
 
 @router.post(
@@ -248,14 +252,12 @@ async def post_transfer(
 async def post_callback(
     complaint_id: UUID, body: Callback, app: App, scope: Handler
 ) -> OwnerChange:
-    await _case_in_scope(app, complaint_id, scope)
     args = {
         "callback_at": _utc(body.callback_at),
         "reason": redact(body.reason),
         "by": scope.claims.sub,
     }
-    await asyncio.to_thread(app.promise_callback, complaint_id, args, datetime.now(UTC))
-    return await _changed(app, complaint_id)
+    return await _command(app, scope, complaint_id, app.promise_callback, args)
 
 
 @router.get(
