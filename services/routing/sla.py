@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from services.routing.policies import DEFAULT_ROSTER, Team
 from services.routing.sla_policy import Clause, SlaPolicy
 from shared.calendar import SHANGHAI, WorkCalendar, business_date
 
@@ -181,21 +180,6 @@ def next_level(current: str | None) -> str | None:
     rank = LEVEL_RANK.get(current or "handler", 0)
     above = [level for level, r in LEVEL_RANK.items() if r == rank + 1]
     return above[0] if above else None
-
-
-def escalation_target(
-    roster: Mapping[str, Team], current_team: str | None, level: str
-) -> tuple[str, str]:
-    """The team and handler an escalation to `level` goes to: supervisor → the senior team,
-    crisis → the crisis team (today's roster; per-brand rosters replace it at merge;
-    `current_team` is for those, which know who sits above whom)."""
-    team = roster["critical" if level == "crisis" else "high"]
-    return team.name, team.handlers[0]
-
-
-def default_target(current_team: str | None, level: str) -> tuple[str, str]:
-    """The one place routing picks an escalation target (see `escalation_target`)."""
-    return escalation_target(DEFAULT_ROSTER, current_team, level)
 
 
 def earliest_due(clocks: Mapping[str, Mapping[str, Any]]) -> datetime | None:

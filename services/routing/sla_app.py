@@ -354,9 +354,9 @@ class SlaUseCases(ServiceApplication):
         return writes
 
     def escalation_target(self, case: RoutingCase, level: str) -> tuple[str, str]:
-        """The team and handler an escalation to `level` reaches (the application asks the
-        brand's roster)."""
-        return sla.default_target(case.team, level)
+        """The team and handler an escalation to `level` reaches: the routing application
+        answers from the brand's roster (services/routing/roster.py)."""
+        raise NotImplementedError
 
 
 def clock_row(case: RoutingCase, clock: dict[str, Any]) -> RowWrite:

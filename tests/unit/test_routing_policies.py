@@ -12,16 +12,13 @@ from uuid import UUID
 
 import pytest
 
-from services.routing import policies
 from services.routing.policies import (
-    DEFAULT_ROSTER,
     LARGE_AMOUNT_FEN,
     Severity,
-    Team,
     assess,
-    choose_handler,
     classify,
 )
+from services.routing.roster import DEFAULT_ROSTER, choose
 
 # [003] verbatim (traditional characters, as in the seed) and in simplified characters.
 BATH_HOUSE_SEED = (
@@ -164,7 +161,7 @@ def test_missing_prices_and_amounts_count_as_zero() -> None:
     assert assess(received).level == "normal"
 
 
-# --- step 4: routing to a named handler ----------------------------------------------
+# --- step 4: routing to a named handler (the brand's roster; the default one here) --------
 
 
 @pytest.mark.parametrize(
@@ -178,46 +175,18 @@ def test_missing_prices_and_amounts_count_as_zero() -> None:
 def test_severity_picks_the_team_and_its_authority(
     level: str, team: str, authority_fen: int
 ) -> None:
-    chosen, handler = choose_handler(str(UUID(int=7)), Severity(level, []))
-    assert (chosen.name, chosen.authority_fen) == (team, authority_fen)
-    assert handler in chosen.handlers
+    chosen = choose(DEFAULT_ROSTER, str(UUID(int=7)), level, None, 0)
+    assert (chosen.team, chosen.authority_fen) == (team, authority_fen)
+    assert chosen.handler_id in {h.id for h in DEFAULT_ROSTER.team(team).handlers}
 
 
 def test_injury_goes_straight_to_the_crisis_team_same_night_kao_003() -> None:
     severity = assess(complaint(SHAMPOO_ALLERGY, injury=True))
-    team, handler = choose_handler(str(UUID(int=1)), severity)
-    assert team.name == "crisis"
-    assert handler == "crisis-lead-liu"
-
-
-def test_handler_is_deterministic_for_the_same_complaint_id() -> None:
-    complaint_id = "6f1c2a9e-3b7d-4c1e-9a55-0d2f7e8b9c10"
-    picks = {choose_handler(complaint_id, Severity("normal", []))[1] for _ in range(20)}
-    assert len(picks) == 1
+    chosen = choose(DEFAULT_ROSTER, str(UUID(int=1)), severity.level, "product_quality", 6_900)
+    assert (chosen.team, chosen.handler_id) == ("crisis", "crisis-lead-liu")
 
 
 def test_handlers_are_spread_across_the_team_by_complaint_id() -> None:
-    severity = Severity("normal", [])
-    picks = {choose_handler(str(UUID(int=n)), severity)[1] for n in range(200)}
-    assert picks == set(DEFAULT_ROSTER["normal"].handlers)
-
-
-def test_a_given_roster_replaces_the_default_one() -> None:
-    roster = {"normal": Team("brand-desk", ("desk-1",), 10_000)}
-    team, handler = choose_handler("any", Severity("normal", []), roster)
-    assert (team.name, handler) == ("brand-desk", "desk-1")
-
-
-def test_joining_a_group_after_routing_raises_severity_to_high() -> None:
-    """Group complaints (29 consumers against one bath house [003]) raise severity."""
-    raised = policies.reassess_for_group("normal", [])
-    assert raised is not None
-    assert raised.level == "high"
-    assert raised.factors == ["group complaint"]
-
-
-def test_joining_a_group_keeps_critical_and_is_not_counted_twice() -> None:
-    critical = policies.reassess_for_group("critical", ["personal injury or safety"])
-    assert critical is not None
-    assert critical.level == "critical"
-    assert policies.reassess_for_group("high", ["group complaint"]) is None
+    picks = {choose(DEFAULT_ROSTER, str(UUID(int=n)), "normal", None, 0).handler_id
+             for n in range(200)}  # fmt: skip
+    assert picks == {h.id for h in DEFAULT_ROSTER.team("frontline").handlers}

@@ -15,7 +15,8 @@ from pydantic import ValidationError
 
 from services.routing.classification import classify
 from services.routing.domain import RoutingCase
-from services.routing.policies import assess, choose_handler
+from services.routing.policies import assess
+from services.routing.roster import DEFAULT_ROSTER, choose
 from services.routing.rules import (
     DIMENSIONS,
     RulesDocument,
@@ -134,8 +135,8 @@ def test_allergy_in_the_text_is_critical_with_the_words_as_reason_readme_example
     severity = assess(complaint(README_ALLERGY), safety_signals=result.safety_signals)
     assert severity.level == "critical"
     assert severity.factors == ["personal injury or safety: 过敏、红疹"]
-    team, _ = choose_handler("any", severity)
-    assert team.name == "crisis"  # although the injury flag is not set
+    chosen = choose(DEFAULT_ROSTER, "any", severity.level, result.category, 6_900)
+    assert chosen.team == "crisis"  # although the injury flag is not set
 
 
 def test_kao_allergy_seed_is_a_safety_case_named_as_the_seed_writes_it_003() -> None:

@@ -17,7 +17,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from services.routing import sla
-from services.routing.policies import DEFAULT_ROSTER
+from services.routing.roster import DEFAULT_ROSTER, escalation_target
 from services.routing.sla_policy import (
     DEFAULT_POLICY,
     KNOWN_EVENTS,
@@ -298,14 +298,10 @@ def test_the_chain_goes_handler_supervisor_crisis_team() -> None:
     assert sla.next_level(None) == "supervisor"
     assert sla.next_level("supervisor") == "crisis"
     assert sla.next_level("crisis") is None
-    assert sla.escalation_target(DEFAULT_ROSTER, "frontline", "supervisor") == (
-        "senior",
-        "senior-chen",
-    )
-    assert sla.escalation_target(DEFAULT_ROSTER, "senior", "crisis") == (
-        "crisis",
-        "crisis-lead-liu",
-    )
+    # Who it reaches is the brand's roster's: the supervisor, then the top of the chain.
+    assert escalation_target(DEFAULT_ROSTER, "frontline", 1) == ("senior", "senior-chen")
+    top = len(DEFAULT_ROSTER.escalation_chain)
+    assert escalation_target(DEFAULT_ROSTER, "senior", top) == ("crisis", "crisis-lead-liu")
 
 
 @pytest.mark.parametrize("within", [{"hours": 10**20}, {"seconds": 2**63}, {"working_days": 10**9}])
