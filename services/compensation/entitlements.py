@@ -148,10 +148,9 @@ def _sanbao(policy: RemedyPolicy, facts: Facts) -> list[Entitlement]:
     baseline = default_policy()
     if policy is baseline or policy.ground in ("law", "regulation"):
         return found
-    by_law = {(e.kind, e.rule_id) for e in _sanbao_under(baseline, facts)}
-    return [
-        replace(e, ground="regulation") if (e.kind, e.rule_id) in by_law else e for e in found
-    ]
+    # A kind the law also grants here stays owed by law (the brand may only add to it).
+    by_law = {e.kind for e in _sanbao_under(baseline, facts)}
+    return [replace(e, ground="regulation") if e.kind in by_law else e for e in found]
 
 
 def _sanbao_under(policy: RemedyPolicy, facts: Facts) -> list[Entitlement]:
