@@ -276,3 +276,40 @@ def _ordinary_loss(policy: RemedyPolicy, facts: Facts) -> list[Entitlement]:
         _make(policy, "compensation", facts.loss_fen, "ordinary_loss", LOSS_SOURCE,
               f"按实际损失赔偿{format_fen(facts.loss_fen)}。", ground="law")
     ]
+
+
+@dataclass(frozen=True)
+class GoodwillOffer:
+    """A gesture from the brand's catalogue (never an entitlement: the brand's own ground)."""
+
+    kind: str
+    amount_fen: int
+    policy_version: str
+    explanation: str
+
+
+def goodwill_offers(policy: RemedyPolicy, price_fen: int) -> list[GoodwillOffer]:
+    """The catalogue's gestures for a price: its share of the price, kept within [min, max];
+    an item without a share (gift, shipping) is offered at its limit.
+
+    A goodwill gesture comes on top of what is owed, never instead of it (a voucher alone is
+    not a remedy for a prepaid service, 消法 第五十三条 [003]); the offer adds it to entitlements.
+    """
+    if isinstance(price_fen, bool) or not isinstance(price_fen, int) or price_fen < 0:
+        raise ValueError(f"price_fen must be a non-negative integer, not {price_fen!r}")
+    offers: list[GoodwillOffer] = []
+    for item in policy.goodwill:
+        share = price_fen * item.percent_bp // BASIS_POINTS if item.percent_bp else item.max_fen
+        amount = min(max(share, item.min_fen), item.max_fen)
+        if amount == 0 and item.kind != "card_transfer":
+            continue
+        what = f"{item.name_zh}{format_fen(amount)}" if amount else item.name_zh
+        offers.append(
+            GoodwillOffer(
+                kind=item.kind,
+                amount_fen=amount,
+                policy_version=policy.version,
+                explanation=f"为表歉意，另赠{what}。",
+            )
+        )
+    return offers

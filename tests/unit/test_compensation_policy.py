@@ -16,6 +16,7 @@ from services.compensation.entitlements import (
     Facts,
     depreciated_refund_fen,
     entitlements,
+    goodwill_offers,
 )
 from services.compensation.policy import (
     DEFAULT_DOCUMENT,
@@ -373,3 +374,22 @@ def test_facts_refuse_negative_amounts_and_a_decision_before_the_purchase() -> N
         Facts(price_fen=-1, purchase_date=BOUGHT, decision_date=BOUGHT)
     with pytest.raises(ValueError, match="before purchase_date"):
         Facts(price_fen=1, purchase_date=BOUGHT, decision_date=_on(-1))
+
+
+@pytest.mark.parametrize(
+    ("price", "voucher"),
+    [(10_000, 2_000), (300_000, 15_000), (2_000_000, 50_000)],
+)
+def test_goodwill_voucher_is_five_percent_within_the_catalogue_limits(
+    price: int, voucher: int
+) -> None:
+    # seed 002 "赠送礼品及优惠卡等"; the catalogue: 代金券 5% (500 bp), at least ¥20, at most ¥500.
+    offers = {o.kind: o for o in goodwill_offers(default_policy(), price)}
+    assert offers["voucher"].amount_fen == voucher
+    assert offers["shipping"].amount_fen == 5_000
+    assert offers["gift"].amount_fen == 20_000
+    assert offers["card_transfer"].amount_fen == 0
+    assert offers["discount"].amount_fen == min(price // 10, 100_000)
+    assert all(o.policy_version == "2026.1" for o in offers.values())
+    with pytest.raises(ValueError, match="price_fen"):
+        goodwill_offers(default_policy(), -1)
