@@ -13,8 +13,9 @@ Rules (each entitlement names its rule, its law/article or seed, and the policy 
   the days spent in repair excepted, rounded down in the consumer's favour.
 - Distance sales: return within 7 days of receipt [002 上海条例 "自收到商品之日起七日内"; 消法
   第二十五条, which needs no reason].
-- 三个为主 [002 "分不清责任的,以我为主"]: an unclear responsibility is taken on by the brand,
-  so a fault that could not be attributed counts as a performance fault.
+- 三个为主 [002 "可换可不换的,以换为主;可退可不退的,以退为主;分不清责任的,以我为主"]: an
+  unclear responsibility is taken on by the brand (the fault counts as a performance fault),
+  and the periods count to the recorded day the fault appeared, not the day of the decision.
 - Statutory damages (消法 第五十五条 fraud; 食安法 第一百四十八条 unsafe food) from operator
   findings; ordinary loss compensated as it is [002 "损害多少赔偿多少"]; a lost parcel without
   a declared value is compensated up to the carrier's cap [003 "不保值快件的最高金额25美元"].
@@ -54,6 +55,7 @@ class Facts:
     decision_date: date
     category: str | None = None
     delivery_date: date | None = None
+    fault_date: date | None = None
     distance_sale: bool = False
     performance_fault: bool = False
     main_part_fault: bool = False
@@ -75,6 +77,10 @@ class Facts:
             raise ValueError("declared_value_fen must be non-negative")
         if self.decision_date < self.purchase_date:
             raise ValueError("decision_date is before purchase_date")
+        if self.fault_date is not None and not (
+            self.purchase_date <= self.fault_date <= self.decision_date
+        ):
+            raise ValueError("fault_date must lie between purchase_date and decision_date")
 
 
 @dataclass(frozen=True)
@@ -159,7 +165,11 @@ def _sanbao_under(policy: RemedyPolicy, facts: Facts) -> list[Entitlement]:
     category = effective_category(policy, facts.category)
     if category is None:
         return []
-    days = (facts.decision_date - facts.purchase_date).days
+    # The periods count to the day the fault appeared when it is recorded: a refund still
+    # arguable when the complaint is decided is given (三个为主 "可退可不退的,以退为主" [002]);
+    # depreciation counts to the decision date.
+    days = ((facts.fault_date or facts.decision_date) - facts.purchase_date).days
+    held = (facts.decision_date - facts.purchase_date).days
     warranty = (
         category.main_part_warranty_days
         if facts.main_part_fault
@@ -198,7 +208,7 @@ def _sanbao_under(policy: RemedyPolicy, facts: Facts) -> list[Entitlement]:
     if days > warranty:
         return out
     if facts.repairs_in_warranty >= policy.repairs_before_replacement:
-        refund = depreciated_refund_fen(category, price, days - facts.days_in_repair)
+        refund = depreciated_refund_fen(category, price, held - facts.days_in_repair)
         head = f"{name}在三包期内已修理{facts.repairs_in_warranty}次仍不能正常使用{unclear}，"
         out.append(
             _make(policy, "exchange", 0, "sanbao_two_repairs", policy.repairs_source,

@@ -393,3 +393,21 @@ def test_goodwill_voucher_is_five_percent_within_the_catalogue_limits(
     assert all(o.policy_version == "2026.1" for o in offers.values())
     with pytest.raises(ValueError, match="price_fen"):
         goodwill_offers(default_policy(), -1)
+
+
+def test_periods_count_to_the_day_the_fault_appeared_refund_stays_arguable() -> None:
+    # seed 002 三个为主 "可退可不退的,以退为主": a fault on day 6, decided on day 40, is still
+    # a refund-period fault; a refund is full price (no 折旧 inside the refund period).
+    facts = _fault("color_tv", 300_000, 40, fault_date=_on(6))
+    assert _kinds(entitlements(default_policy(), facts)) == [
+        ("refund", 300_000, "sanbao_refund_period"),
+        ("exchange", 0, "sanbao_refund_period"),
+        ("repair", 0, "sanbao_refund_period"),
+    ]
+    # Two repairs: within warranty by the fault day (365), depreciated to the decision (400):
+    # 300000 × 10 × 400 / 10000 = 120000 → 180000 fen.
+    late = _fault("color_tv", 300_000, 400, fault_date=_on(365), repairs_in_warranty=2)
+    refunds = [e.amount_fen for e in entitlements(default_policy(), late) if e.kind == "refund"]
+    assert refunds == [180_000]
+    with pytest.raises(ValueError, match="fault_date"):
+        _fault("color_tv", 300_000, 10, fault_date=_on(11))
