@@ -8,18 +8,20 @@ from eventsourcing.application import ProcessingEvent
 
 from services.compensation import policies
 from services.compensation.domain import CompensationCase, OfferNotStanding
+from services.compensation.policy_store import RemedyPolicyBook
 from services.compensation.published import PUBLICATIONS
 from shared.contracts import ContractEvent
 from shared.store import EventMeta
 from shared.tuning import CachedCases
 
 
-class CompensationApplication(CachedCases):
+class CompensationApplication(RemedyPolicyBook, CachedCases):
     service = "compensation"
     name = "compensation"
     publications = PUBLICATIONS
 
     def register_handlers(self) -> None:
+        self.register_remedy_policies()  # POLICY: remedy-policy.load (recorded command)
         for event_type in ("ComplaintReceived", "HandlerAssigned", "ComplaintWithdrawn"):
             self.on(event_type, self.on_case_input)
         self.on("ConsumerActed", self.on_consumer_acted)

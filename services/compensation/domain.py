@@ -51,7 +51,15 @@ class CompensationCase(Aggregate):
                 self.offer_status = "withdrawn"
 
     @event("ApologyIssued", topic="compensation.CompensationCase.ApologyIssued")
-    def apologise(self, meta: EventMeta, handler_id: str, message: str) -> None:
+    def apologise(
+        self,
+        meta: EventMeta,
+        handler_id: str,
+        message: str,
+        channel: str | None = None,
+        template_version: str | None = None,
+    ) -> None:
+        """1.1: the complaint's channel and the template version (events stored before: None)."""
         self.apologised = True
 
     @event("RemedyOptionsOffered", topic="compensation.CompensationCase.RemedyOptionsOffered")

@@ -20,6 +20,7 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
+from string import Formatter
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -134,6 +135,59 @@ class GoodwillItem(_Model):
         return self
 
 
+APOLOGY_VARIABLES = frozenset({"address", "brand", "category", "handler_id"})
+# Wording that reads as an admission of fault or a promise of money: an apology is neither
+# (先处理情感，后处理事件 [002]); the remedy comes after, in its own step.
+APOLOGY_FORBIDDEN = ("责任", "赔偿", "过错", "过失", "承担", "赔付", "理赔")
+DEFAULT_APOLOGY = (
+    "{address}好！{category}给{address}带来的不便和困扰，{brand}深表歉意。"
+    "{address}反映的情况我们已详细记录，专员（工号{handler_id}）将全程跟进，并尽快与{address}联系。"
+)
+DEFAULT_CATEGORY_NAMES: dict[str, str] = {
+    "delivery": "快递配送", "parcel": "快递包裹", "product_quality": "所购产品",
+    "loyalty_points": "会员积分", "points": "会员积分", "tv": "电视机",
+    "dry_cleaning": "干洗服务", "laundry": "洗衣服务", "photo": "照片冲印服务",
+    "tailoring": "裁缝服务", "prepaid_card": "预付卡", "membership": "会员服务",
+}
+
+
+class ApologyTemplates(_Model):
+    """The brand's apology wording (Chinese by default), per channel, with its own version.
+
+    Variables: {address} (the form of address, never a name: 您), {brand}, {category} (the
+    product category in Chinese), {handler_id}. Not an admission of fault: no 责任/赔偿.
+    """
+
+    version: str = Field(default="apology-1", min_length=1, max_length=32)
+    address: str = Field(default="您", min_length=1, max_length=8)
+    brand_name_zh: str | None = Field(default=None, min_length=1, max_length=64)
+    default: str = Field(default=DEFAULT_APOLOGY, min_length=1, max_length=500)
+    by_channel: dict[str, str] = Field(default_factory=dict, max_length=16)
+    category_names_zh: dict[str, str] = Field(default_factory=dict, max_length=200)
+
+    @model_validator(mode="after")
+    def _templates_are_apologies(self) -> ApologyTemplates:
+        for key, text in [("default", self.default), *sorted(self.by_channel.items())]:
+            where = "apology.default" if key == "default" else f"apology.by_channel.{key}"
+            if len(text) > 500 or not text.strip():
+                raise ValueError(f"{where}: a template is 1 to 500 characters")
+            try:
+                names = {n for _, n, _, _ in Formatter().parse(text) if n is not None}
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}") from None
+            unknown = sorted(names - APOLOGY_VARIABLES)
+            if unknown:
+                raise ValueError(
+                    f"{where}: unknown variable(s) {unknown}; use {sorted(APOLOGY_VARIABLES)}"
+                )
+            bad = [word for word in APOLOGY_FORBIDDEN if word in text]
+            if bad:
+                raise ValueError(
+                    f"{where}: an apology is not an admission of fault, remove {bad}"
+                )
+        return self
+
+
 class RemedyPolicy(_Model):
     """One version of one brand's remedy policy."""
 
@@ -148,6 +202,16 @@ class RemedyPolicy(_Model):
     statutory: tuple[StatutoryRule, ...]
     parcel_cap: ParcelCap
     goodwill: tuple[GoodwillItem, ...] = ()
+    # 重作 for services [002 "消费者提出重作、退货、退款要求的,经营者应当给予重作"]: the
+    # categories whose remedy is doing the service again (dry cleaning, photos...).
+    redo_categories: tuple[str, ...] = (
+        "dry_cleaning", "laundry", "photo", "photo_printing", "tailoring", "printing",
+    )
+    # Prepaid services and cards, where the catalogue's 转卡 (card transfer) applies.
+    prepaid_categories: tuple[str, ...] = (
+        "prepaid_card", "membership", "fitness", "beauty", "education",
+    )
+    apology: ApologyTemplates = Field(default_factory=ApologyTemplates)
 
     @model_validator(mode="after")
     def _unique_keys(self) -> RemedyPolicy:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from services.compensation.domain import CompensationCase
 from shared.contracts import compensation as contract
-from shared.publishing import Publication, copied, publish, table
+from shared.publishing import Publication, copied, copied_or, publish, table
 
 PUBLICATIONS: Mapping[str, Publication] = table(
     "compensation",
@@ -18,7 +18,7 @@ PUBLICATIONS: Mapping[str, Publication] = table(
             CompensationCase,
             "ApologyIssued",
             contract.ApologyIssued,
-            copied("handler_id", "message"),
+            copied_or(("handler_id", "message"), channel=None, template_version=None),
         ),
         publish(
             CompensationCase,

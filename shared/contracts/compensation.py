@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import ClassVar
 
 from pydantic import Field
@@ -10,28 +11,54 @@ from shared.contracts.base import EventPayload, Payload
 
 
 class ApologyIssued(EventPayload):
-    """Step 6 (先处理情感): an apology, recorded as its own step; not an admission of fault."""
+    """Step 6 (先处理情感): an apology, recorded as its own step; not an admission of fault.
 
-    SCHEMA_VERSION: ClassVar[str] = "1.0"
+    1.1 (POLICY): `channel` (the complaint's channel) and `template_version` (the brand's
+    apology template used), both optional (null on events recorded before).
+    """
+
+    SCHEMA_VERSION: ClassVar[str] = "1.1"
 
     handler_id: str
     message: str
+    # --- 1.1 (POLICY) ---
+    channel: str | None = None
+    template_version: str | None = None
 
 
 class RemedyOption(Payload):
+    """One remedy; 1.1 (POLICY): the rule that produced it and a consumer-readable line."""
+
     option_id: str
     kind: str
     amount_fen: int = Field(ge=0)
     description: str
+    # --- 1.1 (POLICY): all optional, absent on options offered before ---
+    rule_id: str | None = None
+    basis: str | None = None  # the law and article, or the seed / brand document
+    ground: str | None = None  # law, regulation, standard, contract, brand
+    statutory: bool = False  # owed by law or regulation
+    policy_version: str | None = None
+    explanation: str | None = None  # Chinese, one line
+    expires_on: date | None = None
 
 
 class RemedyOptionsOffered(EventPayload):
-    """Step 7 (为客户提供选择): remedies offered for the consumer to choose from."""
+    """Step 7 (为客户提供选择): remedies offered for the consumer to choose from.
 
-    SCHEMA_VERSION: ClassVar[str] = "1.0"
+    1.1 (POLICY): `round` (1 for the first offer, +1 per revised offer), `policy_version`,
+    `expires_on` and `replaces_offer_id` (the offer a revised one replaces).
+    """
+
+    SCHEMA_VERSION: ClassVar[str] = "1.1"
 
     offer_id: str
     options: list[RemedyOption]
+    # --- 1.1 (POLICY): the negotiation round, the policy version used, the offer's expiry ---
+    round: int = Field(default=1, ge=1)
+    policy_version: str | None = None
+    expires_on: date | None = None
+    replaces_offer_id: str | None = None
 
 
 class OfferAccepted(EventPayload):

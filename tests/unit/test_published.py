@@ -272,7 +272,31 @@ def test_compensation_publishes_apology_offer_and_answers_but_not_refusals() -> 
     ]
     offer = pairs[3][1]
     assert offer is not None
-    assert offer.payload == {"offer_id": "offer-1", "options": [option]}
+    # 1.1 fields (POLICY), defaulted for offers stored before them
+    option_11 = {
+        **option,
+        "rule_id": None,
+        "basis": None,
+        "ground": None,
+        "statutory": False,
+        "policy_version": None,
+        "explanation": None,
+        "expires_on": None,
+    }
+    assert offer.payload == {
+        "offer_id": "offer-1",
+        "options": [option_11],
+        "round": 1,
+        "policy_version": None,
+        "expires_on": None,
+        "replaces_offer_id": None,
+    }
+    apology = pairs[2][1]
+    assert apology is not None
+    assert apology.schema_version == "1.1"
+    assert apology.payload == {
+        "handler_id": "h-1", "message": "sorry", "channel": None, "template_version": None
+    }
 
 
 def scheduled_case() -> FollowupCase:

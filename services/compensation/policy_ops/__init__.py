@@ -1,0 +1,1 @@
+"""A brand's remedy policy over HTTP (ops): load and read."""
