@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from shared.calendar_cli import add_calendar_parser
+from shared.compensation_cli import add_compensation_parser
 from shared.ops_tokens import add_token_parser, cli_token
 from shared.routing_cli import add_routing_parser
 from shared.settings import DEFAULT_PORTS, SERVICES, load_settings
@@ -507,6 +508,7 @@ def parser() -> argparse.ArgumentParser:
     add_token_parser(sub)
     add_calendar_parser(sub)
     add_routing_parser(sub)
+    add_compensation_parser(sub)
     nats_config = sub.add_parser(
         "nats-config",
         help="write the nats-server config from AFTERSALES_NATS_PASSWORD_<USER> variables",
