@@ -16,6 +16,7 @@ Pure: no clock, no I/O beyond reading the packaged default once. Amounts in inte
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from functools import lru_cache
@@ -96,13 +97,17 @@ class ParcelCap(_Model):
     cap_fen: int = Field(gt=0)
     source_currency: str = Field(pattern=r"^[A-Z]{3}$")
     source_amount_minor: int = Field(gt=0, description="in the source currency's cents")
-    rate: str = Field(description="CNY per unit of the source currency, a plain decimal")
+    rate: str = Field(
+        max_length=16, description="CNY per unit of the source currency, a plain decimal"
+    )
     rate_date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
     source: str = Field(min_length=1, max_length=400)
 
     @model_validator(mode="after")
     def _cap_is_the_conversion(self) -> ParcelCap:
-        try:
+        try:  # a plain decimal only: no exponent (1e999999 would be a huge exact Fraction)
+            if not re.fullmatch(r"[0-9]{1,6}(\.[0-9]{1,8})?", self.rate):
+                raise InvalidOperation
             rate = Decimal(self.rate)
         except InvalidOperation:
             raise ValueError(f"parcel_cap.rate {self.rate!r} is not a decimal") from None
@@ -172,9 +177,12 @@ class ApologyTemplates(_Model):
             if len(text) > 500 or not text.strip():
                 raise ValueError(f"{where}: a template is 1 to 500 characters")
             try:
-                names = {n for _, n, _, _ in Formatter().parse(text) if n is not None}
+                fields = [(n, c, f) for _, n, f, c in Formatter().parse(text) if n is not None]
             except ValueError as exc:
                 raise ValueError(f"{where}: {exc}") from None
+            if any(conversion or spec for _, conversion, spec in fields):
+                raise ValueError(f"{where}: variables take no conversion or format spec")
+            names = {n for n, _, _ in fields}
             unknown = sorted(names - APOLOGY_VARIABLES)
             if unknown:
                 raise ValueError(

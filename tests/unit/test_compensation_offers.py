@@ -366,3 +366,12 @@ def test_a_template_admitting_fault_or_naming_unknown_variables_is_refused(
 ) -> None:
     with pytest.raises(PolicyError, match=named):
         _brand(apology={"default": template})
+
+
+def test_pathological_documents_are_refused_before_any_work() -> None:
+    # A format spec would let a template allocate without bound; an exponent in the rate
+    # would make a huge exact fraction: both are refused at load (422), never run.
+    with pytest.raises(PolicyError, match="no conversion or format spec"):
+        _brand(apology={"default": "{address:>999999999}"})
+    with pytest.raises(PolicyError, match="is not a decimal"):
+        _brand(parcel_cap={**default_policy().parcel_cap.model_dump(), "rate": "1e999999"})
