@@ -112,6 +112,7 @@ class BrandDocuments(Generic[T]):
         self.default = default
         self.dump = dump
         self._seen: dict[str, tuple[bytes, Current[T]]] = {}  # brand -> (stored bytes, doc)
+        self._default: tuple[T, str, Any] | None = None  # (parsed, digest, dumped)
         self.command_name = f"{kind}.load"
         app.command(self.command_name, self._on_load)
 
@@ -154,11 +155,11 @@ class BrandDocuments(Generic[T]):
         last = recorder.select_events(document_id(self.kind, brand_id), desc=True, limit=1)
         if not last:
             parsed = self.default()
-            dumped = self.dump(parsed)
-            return Current(
-                brand_id, "default", self.version_of(parsed),
-                digest_of(canonical_json(dumped)), dumped, parsed,
-            )
+            if self._default is None or self._default[0] is not parsed:
+                dumped = self.dump(parsed)
+                self._default = (parsed, digest_of(canonical_json(dumped)), dumped)
+            _, digest, dumped = self._default
+            return Current(brand_id, "default", self.version_of(parsed), digest, dumped, parsed)
         seen = self._seen.get(brand_id)
         if seen is not None and seen[0] == last[0].state:
             return seen[1]

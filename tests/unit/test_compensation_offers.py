@@ -375,3 +375,13 @@ def test_pathological_documents_are_refused_before_any_work() -> None:
         _brand(apology={"default": "{address:>999999999}"})
     with pytest.raises(PolicyError, match="is not a decimal"):
         _brand(parcel_cap={**default_policy().parcel_cap.model_dump(), "rate": "1e999999"})
+
+
+def test_the_packaged_brand_example_loads_for_its_brand() -> None:
+    # `aftersales compensation policy load --brand acme services/compensation/data/...`
+    example = DEFAULT_DOCUMENT.parent / "policy_brand_example.json"
+    policy = parse_policy(example.read_bytes())
+    assert refusals("acme", policy) == []
+    message, version = apology.render(policy, _received(channel="social_media"), "h-1")
+    assert version == "acme-2026.1/acme-apology-1/social_media"
+    assert "艾克美" in message
