@@ -17,6 +17,11 @@
 - Routing rosters: positive cases are made consistent (unique team names and handler ids,
   each supervisor a handler of the roster, the chain naming every team lowest level first),
   which the schema cannot say; an inconsistent roster is refused, 422, by design.
+- Remedy policy documents: positive cases are made loadable: the path's brand, ground
+  "brand", the packaged baseline's sections wherever the generated one is invalid or less
+  generous than the law (nesting periods, the parcel cap's conversion, the law's floors: a
+  JSON schema cannot say them), and a version derived from the content (a version reused
+  with other content is refused, 409, by design).
 - Opaque list cursors: a generated string that matches the schema is still not a cursor
   the service handed out (the server refuses it, 422). Positive cases get no invented
   cursor; the stateful phase follows `next_cursor` links with real ones, and negative
@@ -27,10 +32,13 @@ The regulator's id and secret come from the environment the test sets (FUZZ_REGU
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import secrets
 import time
 from datetime import date
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -50,6 +58,8 @@ LISTS_WITH_CURSOR = ("/v1/complaints", "/v1/webhooks/deliveries", "/v1/ops/queue
 # A valid batch of thousands is the bulk benchmark's job (bench/bulk.md): here it would hold
 # the store's writer for seconds on a shared CI machine. Negative cases (5001 items) stay.
 MAX_FUZZ_BATCH = 50
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_REMEDY_POLICY = ROOT / "services" / "compensation" / "data" / "policy_default.json"
 
 
 class RegulatorSignature(requests.auth.AuthBase):
@@ -123,7 +133,34 @@ def map_case(context: Any, case: Any) -> Any:
         case.body = _categories_once(case.body)
     if method == "PUT" and case.path == "/v1/ops/brands/{brand}/roster":
         case.body = _consistent_roster(case.body)
+    if method == "PUT" and case.path == "/v1/ops/brands/{brand}/remedy-policy":
+        brand = str((case.path_parameters or {}).get("brand", ""))
+        case.body = _loadable_remedy_policy(case.body, brand)
     return case
+
+
+def _loadable_remedy_policy(body: Any, brand: str) -> Any:
+    """The generated document, section by section where the result stays loadable for
+    `brand` (services/compensation/policy_store.refusals), else the baseline's section."""
+    from services.compensation.policy import PolicyError, RemedyPolicy, parse_policy
+    from services.compensation.policy_store import refusals
+
+    if not isinstance(body, dict):
+        return body
+    document: dict[str, Any] = json.loads(DEFAULT_REMEDY_POLICY.read_text(encoding="utf-8"))
+    document.update(brand=brand, ground="brand")
+    for key, value in sorted(body.items()):
+        if key in ("brand", "ground", "version") or key not in RemedyPolicy.model_fields:
+            continue
+        candidate = {**document, key: value}
+        try:
+            if not refusals(brand, parse_policy(json.dumps(candidate, ensure_ascii=False))):
+                document = candidate
+        except (PolicyError, TypeError, ValueError):
+            continue
+    content = json.dumps(document, ensure_ascii=False, sort_keys=True)
+    document["version"] = "fz-" + hashlib.sha256(content.encode()).hexdigest()[:20]
+    return document
 
 
 def _categories_once(document: dict[str, Any]) -> dict[str, Any]:
