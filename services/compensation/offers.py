@@ -176,7 +176,8 @@ def _facts(situation: Situation) -> Facts:
         delivery_date=_date(order.get("delivery_date")),
         fault_date=fault,
         distance_sale=order.get("sale_channel") == "distance",
-        performance_fault="performance_fault" in findings,
+        # A main part's fault is a performance fault with the main part's longer warranty.
+        performance_fault=bool(findings & {"performance_fault", "main_part_fault"}),
         main_part_fault="main_part_fault" in findings,
         # 三个为主 "分不清责任的,以我为主": a fault nobody attributed is the brand's to take on.
         responsibility_unclear="responsibility_unclear" in findings

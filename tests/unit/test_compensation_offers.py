@@ -385,3 +385,13 @@ def test_the_packaged_brand_example_loads_for_its_brand() -> None:
     message, version = apology.render(policy, _received(channel="social_media"), "h-1")
     assert version == "acme-2026.1/acme-apology-1/social_media"
     assert "艾克美" in message
+
+
+def test_a_main_part_fault_is_repaired_free_within_the_main_parts_longer_warranty() -> None:
+    # seed 002 三包规定 "主要部件三包期": 彩色电视机 整机 1 年; its main part longer (3 years).
+    found = propose(default_policy(), _situation(_received("color_tv", 300_000), 500,
+                                                 "main_part_fault"))
+    assert [(p.kind, p.rule_id) for p in found][:1] == [("repair", "sanbao_warranty_repair")]
+    found = propose(default_policy(), _situation(_received("color_tv", 300_000), 500,
+                                                 "performance_fault"))
+    assert "repair" not in [p.kind for p in found]  # the whole unit's year is over
