@@ -1,4 +1,4 @@
-"""Compensation's HTTP API: ops reads of a compensation case."""
+"""Compensation's HTTP API: ops reads of a compensation case (rounds, approvals, findings)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,18 @@ class CompensationCaseView(BaseModel):
     accepted_option: dict[str, Any] | None = Field(
         description="`option_id`, `kind` and `amount_fen` of the option accepted."
     )
+    handler_id: str | None = None
+    authority_fen: int = 0
+    rounds: list[dict[str, Any]] = Field(
+        default_factory=list, description="Every offer made, oldest first, with its status."
+    )
+    approvals: list[dict[str, Any]] = Field(
+        default_factory=list, description="Approvals asked for and how they were decided."
+    )
+    findings: list[dict[str, Any]] = Field(
+        default_factory=list, description="Operators' findings (LiabilityDetermined)."
+    )
+    fulfilment: dict[str, Any] | None = None
 
 
 @router.get("/cases/{complaint_id}", responses=error_responses(401, 403, 404))
@@ -46,4 +58,13 @@ async def get_case(complaint_id: UUID, app: App, scope: Viewer) -> CompensationC
         offer=case.offer,
         offer_status=case.offer_status,
         accepted_option=case.accepted_option,
+        handler_id=case.handler_id,
+        authority_fen=case.authority_fen,
+        rounds=case.rounds,
+        approvals=[
+            {k: v for k, v in approval.items() if k != "plan"}
+            for approval in case.approvals.values()
+        ],
+        findings=case.findings,
+        fulfilment=case.fulfilment,
     )

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from services.compensation.api import router
 from services.compensation.application import CompensationApplication
+from services.compensation.ops.api import router as ops_router
 from services.compensation.policy_ops.api import router as policy_router
 from shared.service import ServiceSpec, create_app
 from shared.settings import Settings
@@ -15,7 +16,7 @@ SPEC = ServiceSpec(
     title="Apologises and offers remedies as the consumer's choice",
     application=CompensationApplication,
     upstreams=("INTAKE", "ROUTING"),
-    routers=(router, policy_router),
+    routers=(router, ops_router, policy_router),
 )
 
 

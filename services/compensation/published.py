@@ -1,6 +1,8 @@
 """What compensation publishes on COMPENSATION: stored event -> contract type, field by field.
 
-Stored events not listed here (CaseOpened, InputRecorded, ConsumerActionRefused) are internal.
+Stored events not listed here (CaseOpened, InputRecorded, ConsumerActionRefused, and the
+repair history's events) are internal. ApprovalRequested's `plan` (the whole round waiting
+for the decision) stays internal too.
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ PUBLICATIONS: Mapping[str, Publication] = table(
             CompensationCase,
             "RemedyOptionsOffered",
             contract.RemedyOptionsOffered,
-            copied("offer_id", "options"),
+            copied_or(
+                ("offer_id", "options"),
+                round=1,
+                policy_version=None,
+                expires_on=None,
+                replaces_offer_id=None,
+            ),
         ),
         publish(
             CompensationCase,
@@ -43,6 +51,48 @@ PUBLICATIONS: Mapping[str, Publication] = table(
             "CounterProposalReceived",
             contract.CounterProposalReceived,
             copied("offer_id", "kind", "amount_fen"),
+        ),
+        # issue 19 (FLOW): approvals, findings, fulfilment
+        publish(
+            CompensationCase,
+            "ApprovalRequested",
+            contract.ApprovalRequested,
+            copied(
+                "approval_id", "offer_round", "handler_id", "authority_fen", "options", "reason"
+            ),
+        ),
+        publish(
+            CompensationCase,
+            "ApprovalGranted",
+            contract.ApprovalGranted,
+            copied("approval_id", "approved_by", "reason", "options"),
+        ),
+        publish(
+            CompensationCase,
+            "ApprovalDenied",
+            contract.ApprovalDenied,
+            copied("approval_id", "denied_by", "reason"),
+        ),
+        publish(
+            CompensationCase,
+            "LiabilityDetermined",
+            contract.LiabilityDetermined,
+            copied("finding", "evidence", "determined_by"),
+        ),
+        publish(
+            CompensationCase,
+            "RemedyFulfilled",
+            contract.RemedyFulfilled,
+            copied(
+                "fulfilment_id",
+                "offer_id",
+                "option_id",
+                "kind",
+                "amount_fen",
+                "reference",
+                "fulfilled_by",
+                "notice",
+            ),
         ),
     ],
 )

@@ -48,6 +48,9 @@ class RoutingApplication(SlaUseCases, Ownership, RulesBook):
         start = case.team if case.team in roster.escalation_chain else roster.escalation_chain[0]
         return rosters.escalation_target(roster, start, steps)
 
+    def authority_of(self, case: RoutingCase, handler_id: str) -> int | None:
+        return self.roster(case.brand_id).authority_of(handler_id)
+
     def on_group_linked(self, linked: ContractEvent, processing: ProcessingEvent[UUID]) -> None:
         """A complaint that joins a group after routing is reassessed: groups raise severity."""
         case = self.case(linked.complaint_id)

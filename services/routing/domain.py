@@ -256,6 +256,7 @@ class RoutingCase(Aggregate):
         clause: str | None,
         by: str,
         next_escalation_at: str | None,
+        authority_fen: int | None = None,
     ) -> None:
         """The case went up the chain (handler → supervisor → crisis team): the one it
         reached owns it now."""

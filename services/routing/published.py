@@ -42,7 +42,7 @@ SLA_PUBLICATIONS = [
         RoutingCase,
         "Escalated",
         contract.Escalated,
-        copied("level", "to_team", "to_handler", "reason", "clause", "by"),
+        copied_or(("level", "to_team", "to_handler", "reason", "clause", "by"), authority_fen=None),
     ),
 ]
 

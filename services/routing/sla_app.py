@@ -275,6 +275,7 @@ class SlaUseCases(ServiceApplication):
             clause=clause,
             by=by,
             next_escalation_at=sla.iso(next_at),
+            authority_fen=self.authority_of(case, handler),
         )
 
     # --- time passing: the `sla` timer ------------------------------------------------
@@ -357,6 +358,10 @@ class SlaUseCases(ServiceApplication):
         """The team and handler an escalation to `level` reaches: the routing application
         answers from the brand's roster (services/routing/roster.py)."""
         raise NotImplementedError
+
+    def authority_of(self, case: RoutingCase, handler_id: str) -> int | None:
+        """The authority (fen) of whom an escalation reaches, for compensation (None: unknown)."""
+        return None
 
 
 def clock_row(case: RoutingCase, clock: dict[str, Any]) -> RowWrite:

@@ -98,3 +98,78 @@ PAYLOADS: dict[str, type[EventPayload]] = {
     "OfferRejected": OfferRejected,
     "CounterProposalReceived": CounterProposalReceived,
 }
+
+
+# --- issue 19 (FLOW): authority and approvals, findings, fulfilment --------------------------
+
+
+class ApprovalRequested(EventPayload):
+    """主管批示 [001]: options above the handler's authority wait for a supervisor; the
+    complaint waits visibly (never a silent stall). `options` are those needing approval."""
+
+    SCHEMA_VERSION: ClassVar[str] = "1.0"
+
+    approval_id: str
+    offer_round: int = Field(ge=1)
+    handler_id: str
+    authority_fen: int = Field(ge=0)
+    options: list[RemedyOption]
+    reason: str
+
+
+class ApprovalGranted(EventPayload):
+    """A supervisor approved the options; the offer follows."""
+
+    SCHEMA_VERSION: ClassVar[str] = "1.0"
+
+    approval_id: str
+    approved_by: str
+    reason: str
+    options: list[RemedyOption]
+
+
+class ApprovalDenied(EventPayload):
+    """A supervisor denied the options; the offer follows without them."""
+
+    SCHEMA_VERSION: ClassVar[str] = "1.0"
+
+    approval_id: str
+    denied_by: str
+    reason: str
+
+
+class LiabilityDetermined(EventPayload):
+    """An operator's finding with evidence (fraud, unsafe food...): not a consumer's flag."""
+
+    SCHEMA_VERSION: ClassVar[str] = "1.0"
+
+    finding: str
+    evidence: str
+    determined_by: str
+
+
+class RemedyFulfilled(EventPayload):
+    """The accepted option was carried out (refund paid, replacement shipped, repair done);
+    `notice` is the written notice for the consumer (Chinese)."""
+
+    SCHEMA_VERSION: ClassVar[str] = "1.0"
+
+    fulfilment_id: str
+    offer_id: str
+    option_id: str
+    kind: str
+    amount_fen: int = Field(ge=0)
+    reference: str
+    fulfilled_by: str
+    notice: str
+
+
+PAYLOADS.update(
+    {
+        "ApprovalRequested": ApprovalRequested,
+        "ApprovalGranted": ApprovalGranted,
+        "ApprovalDenied": ApprovalDenied,
+        "LiabilityDetermined": LiabilityDetermined,
+        "RemedyFulfilled": RemedyFulfilled,
+    }
+)

@@ -174,9 +174,10 @@ class SlaBreached(EventPayload):
 
 
 class Escalated(EventPayload):
-    """The case went up the brand's chain: handler → supervisor → crisis team."""
+    """The case went up the brand's chain: handler → supervisor → crisis team; 1.1 adds the
+    authority (fen) of whom it reached, from the roster (None: not known, e.g. before 1.1)."""
 
-    SCHEMA_VERSION: ClassVar[str] = "1.0"
+    SCHEMA_VERSION: ClassVar[str] = "1.1"
 
     level: str
     to_team: str
@@ -184,6 +185,7 @@ class Escalated(EventPayload):
     reason: str
     clause: str | None = None
     by: str
+    authority_fen: int | None = None
 
 
 PAYLOADS: dict[str, type[EventPayload]] = {

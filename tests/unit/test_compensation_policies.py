@@ -65,8 +65,12 @@ def contract(
     )
 
 
+# An in-memory SQLite store (its approvals read model needs SQL): no file, no server.
+MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": ":memory:"}
+
+
 def test_apology_is_issued_before_remedies_are_offered_000_001() -> None:
-    app = CompensationApplication(env={})  # in-memory (POPO) store: no database
+    app = CompensationApplication(env=MEMORY)
     complaint = contract(
         "ComplaintReceived",
         1,
@@ -95,7 +99,7 @@ def test_apology_is_issued_before_remedies_are_offered_000_001() -> None:
 
 @pytest.mark.parametrize("handler_first", [False, True], ids=["complaint-last", "handler-last"])
 def test_the_offer_id_does_not_depend_on_which_stream_delivered_last(handler_first: bool) -> None:
-    app = CompensationApplication(env={})
+    app = CompensationApplication(env=MEMORY)
     complaint = contract(
         "ComplaintReceived",
         1,

@@ -63,6 +63,11 @@ EXPECTED = {
     "compensation.CompensationCase.OfferAccepted": "OfferAccepted",
     "compensation.CompensationCase.OfferRejected": "OfferRejected",
     "compensation.CompensationCase.CounterProposalReceived": "CounterProposalReceived",
+    "compensation.CompensationCase.ApprovalRequested": "ApprovalRequested",
+    "compensation.CompensationCase.ApprovalGranted": "ApprovalGranted",
+    "compensation.CompensationCase.ApprovalDenied": "ApprovalDenied",
+    "compensation.CompensationCase.LiabilityDetermined": "LiabilityDetermined",
+    "compensation.CompensationCase.RemedyFulfilled": "RemedyFulfilled",
     "followup.FollowupCase.FollowupCaseOpened": "FollowupCaseOpened",
     "followup.FollowupCase.RevisitScheduled": "RevisitScheduled",
     **{
@@ -297,6 +302,33 @@ def test_compensation_publishes_apology_offer_and_answers_but_not_refusals() -> 
     assert apology.payload == {
         "handler_id": "h-1", "message": "sorry", "channel": None, "template_version": None
     }
+
+
+def test_an_approval_publishes_the_options_waiting_but_not_the_planned_round() -> None:
+    case = CompensationCase(id=COMPLAINT_ID, meta=META)
+    option = {"option_id": "o-1", "kind": "refund", "amount_fen": 90_000, "description": "d"}
+    plan = {"offer_id": "offer-1", "options": [option], "above": [option]}
+    case.request_approval(
+        meta=META,
+        approval_id="a-1",
+        offer_round=1,
+        handler_id="h-1",
+        authority_fen=50_000,
+        options=[option],
+        reason="above",
+        plan=plan,
+        requested_at="2026-03-02T02:00:00+00:00",
+    )
+    case.grant_approval(meta=META, approval_id="a-1", approved_by="s-1", reason="ok", options=[])
+    pairs = published("compensation", case.collect_events())
+    assert types(pairs) == [None, "ApprovalRequested", "ApprovalGranted"]
+    requested = pairs[1][1]
+    assert requested is not None
+    assert "plan" not in requested.payload
+    assert "requested_at" not in requested.payload
+    assert requested.payload["options"] == [option]
+    assert case.offer_status == "awaiting_approval"
+
 
 
 def scheduled_case() -> FollowupCase:

@@ -1,0 +1,1 @@
+"""Compensation's ops HTTP API (approvals, findings, fulfilment)."""
