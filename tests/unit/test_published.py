@@ -326,7 +326,10 @@ def test_an_approval_publishes_the_options_waiting_but_not_the_planned_round() -
     assert requested is not None
     assert "plan" not in requested.payload
     assert "requested_at" not in requested.payload
-    assert requested.payload["options"] == [option]
+    assert requested.payload["options"] == [  # 1.1 option fields defaulted
+        {**option, "rule_id": None, "basis": None, "ground": None, "statutory": False,
+         "policy_version": None, "explanation": None, "expires_on": None}
+    ]
     assert case.offer_status == "awaiting_approval"
 
 
