@@ -23,6 +23,7 @@ from eventsourcing.application import ProcessingEvent
 from eventsourcing.domain import Aggregate, DomainEventProtocol, event
 from eventsourcing.persistence import (
     IntegrityError,
+    Mapper,
     Tracking,
     Transcoder,
     Transcoding,
@@ -31,6 +32,7 @@ from eventsourcing.projection import EventSourcedProjection
 from eventsourcing.utils import EnvType, get_topic, resolve_topic
 
 from shared.calendar import WorkCalendar, packaged_calendar
+from shared.contract_mapper import ContractUpcastingMapper
 from shared.contracts import ContractEvent, make_contract
 from shared.groupcommit import GroupCommit
 from shared.inputs import (
@@ -178,6 +180,12 @@ class ServiceApplication(GroupCommit, ReadModelApplication, EventSourcedProjecti
         if recordings:
             for listener in self._listeners:
                 listener()
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """Stored events decode with recorded contracts upcast (ContractUpcastingMapper)."""
+        return self.factory.mapper(
+            transcoder=self.construct_transcoder(), mapper_class=ContractUpcastingMapper
+        )
 
     def register_transcodings(self, transcoder: Transcoder) -> None:
         super().register_transcodings(transcoder)  # type: ignore[arg-type]

@@ -22,6 +22,7 @@ from services.intake.commands import (
     WithdrawComplaint,
     facts_args,
     facts_from,
+    with_order_defaults,
 )
 from services.intake.domain import Complaint, ConsumerFile
 from services.intake.errors import SourceBlocked
@@ -192,7 +193,7 @@ class Admission(Groups):
             channel=arrival.channel,
             subject_ref=arrival.subject_ref,
             product=arrival.product,
-            order=arrival.order,
+            order=with_order_defaults(arrival.order),
             description=facts.description,
             demands=facts.demands,
             attachments=facts.attachments,
@@ -200,6 +201,8 @@ class Admission(Groups):
             injury=facts.injury,
             received_by=facts.received_by,
             media_reach=facts.media_reach,
+            loss_fen=facts.loss_fen,
+            fault_date=facts.fault_date,
             regulator=_regulator_ref(transfer) if transfer else None,
             group_id=join.group_id if join else None,
             nuisance=nuisance is not None,

@@ -40,6 +40,8 @@ class ComplaintFacts:
     injury: bool = False
     received_by: str | None = None  # the desk or employee id that took the contact
     media_reach: str | None = None  # none | private | local | regional | national
+    loss_fen: int | None = None  # 2.0: the consumer's loss beyond the price
+    fault_date: str | None = None  # 2.0: the day the fault appeared (YYYY-MM-DD)
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,20 @@ class UnsubscribeWebhook:
 
 # --- as recorded ------------------------------------------------------------------------
 
+# Order facts added with ComplaintReceived 2.0, as a complaint that did not give them has them.
+ORDER_DEFAULTS: dict[str, Any] = {
+    "sale_channel": "unknown",
+    "delivery_date": None,
+    "declared_value_fen": None,
+    "insured": False,
+}
+
+
+def with_order_defaults(order: dict[str, Any]) -> dict[str, Any]:
+    """The order with every 2.0 field (recorded commands before 2.0 lack them)."""
+    return {**order, **{k: v for k, v in ORDER_DEFAULTS.items() if k not in order}}
+
+
 
 def facts_args(facts: ComplaintFacts) -> dict[str, Any]:
     """A complaint's facts as a recorded command carries them: JSON, the consumer left out."""
@@ -226,6 +242,8 @@ def facts_args(facts: ComplaintFacts) -> dict[str, Any]:
         "injury": facts.injury,
         "received_by": facts.received_by,
         "media_reach": facts.media_reach,
+        "loss_fen": facts.loss_fen,
+        "fault_date": facts.fault_date,
     }
 
 

@@ -11,52 +11,11 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from services.intake.commands import with_order_defaults
 from services.intake.errors import ComplaintClosedForActions, OfferNotOpen, SourceAlreadyBlocked
+from services.intake.statuses import NOT_OPEN, step
 from shared.inputs import InputClocked
 from shared.store import EventMeta
-
-# What each upstream event means for the complaint's status, as brands see it.
-STATUS_AFTER = {
-    "ComplaintClassified": "classified",
-    "HandlerAssigned": "assigned",
-    "RemedyOptionsOffered": "offered",
-    "OfferAccepted": "accepted",
-    "OfferRejected": "negotiating",
-    "CounterProposalReceived": "negotiating",
-    "RevisitScheduled": "revisit_scheduled",
-    "RevisitCompleted": "revisited",
-    "ComplaintResolved": "resolved",
-    "ComplaintReopened": "reopened",
-    "ComplaintClosed": "closed",
-}
-# A complaint in one of these is no longer open: a new contact about it is a new case.
-NOT_OPEN = frozenset({"withdrawn", "resolved", "closed"})
-
-
-# Statuses in lifecycle order: a late upstream event never moves a complaint backwards
-# (intake reads three streams on separate consumers, so arrival order across them varies).
-STATUS_ORDER = (
-    "received",
-    "classified",
-    "assigned",
-    "offered",
-    "negotiating",
-    "accepted",
-    "revisit_scheduled",
-    "revisited",
-    "resolved",
-    "closed",
-)
-
-
-def next_status(current: str, event_type: str) -> str:
-    """The status after an upstream event: forward only, except an explicit reopening."""
-    proposed = STATUS_AFTER.get(event_type, current)
-    if proposed == "reopened" or current == "reopened":
-        return proposed
-    if current not in STATUS_ORDER or proposed not in STATUS_ORDER:
-        return proposed
-    return max(current, proposed, key=STATUS_ORDER.index)
 
 
 class Brand(Aggregate):
@@ -122,7 +81,41 @@ class Complaint(Aggregate):
     class Created(Event, Aggregate.Created):
         TOPIC = "intake.Complaint.Created"
 
-    @event("ComplaintReceived", topic="intake.Complaint.ComplaintReceived")
+    class ComplaintReceived(Created):
+        """Step 1 (受理); v2 records the facts remedies are decided on: `order` gains
+        sale_channel, delivery_date, declared_value_fen and insured; `loss_fen` and
+        `fault_date` (contract ComplaintReceived 2.0)."""
+
+        TOPIC = "intake.Complaint.ComplaintReceived"
+        class_version = 2
+
+        meta: EventMeta
+        channel: str
+        subject_ref: str
+        product: dict[str, Any]
+        order: dict[str, Any]
+        description: str
+        demands: list[dict[str, Any]]
+        attachments: list[str]
+        media_exposure: bool
+        injury: bool
+        regulator: dict[str, Any] | None
+        group_id: str | None
+        nuisance: bool
+        sealed_text: dict[str, str] | None
+        received_by: str | None
+        media_reach: str | None
+        loss_fen: int | None
+        fault_date: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v1 did not ask: the sale channel "unknown", the rest not known."""
+            state["order"] = with_order_defaults(state["order"])
+            state["loss_fen"] = None
+            state["fault_date"] = None
+
+    @event(ComplaintReceived)
     def __init__(
         self,
         id: UUID,
@@ -142,6 +135,8 @@ class Complaint(Aggregate):
         sealed_text: dict[str, str] | None = None,
         received_by: str | None = None,
         media_reach: str | None = None,
+        loss_fen: int | None = None,
+        fault_date: str | None = None,
     ) -> None:
         # `description` is redacted; `sealed_text` holds the originals redaction changed,
         # sealed under the subject's key (absent from events stored before redaction).
@@ -151,6 +146,10 @@ class Complaint(Aggregate):
         self.subject_ref = subject_ref
         self.product = product
         self.order = order
+        self.loss_fen = loss_fen
+        self.fault_date = fault_date
+        self.media_exposure = media_exposure
+        self.media_reach = media_reach
         self.description = description
         self.demands = demands
         self.regulator = regulator
@@ -162,6 +161,8 @@ class Complaint(Aggregate):
         self.handler_id: str | None = None
         self.category: str | None = None
         self.revisit_due: str | None = None
+        self.approval: dict[str, Any] | None = None  # a pending approval (主管批示)
+        self.fulfilment: dict[str, Any] | None = None
         self.duplicates: list[dict[str, Any]] = []
         self.confirmed = False
         self.corrections: dict[str, str] = {}
@@ -295,7 +296,9 @@ class Complaint(Aggregate):
         event_type = contract["type"]
         payload = contract["payload"]
         if self.status != "withdrawn":
-            self.status = next_status(self.status, event_type)
+            waited = getattr(self, "status_before_approval", None)
+            after = step(self.status, waited, event_type)
+            self.status, self.status_before_approval = after.status, after.before_approval
         if event_type == "ComplaintClassified":
             self.category = payload["category"]
         elif event_type == "HandlerAssigned":
@@ -313,6 +316,18 @@ class Complaint(Aggregate):
             self.offer_status = "countered"
         elif event_type == "RevisitScheduled":
             self.revisit_due = payload["due_date"]
+        elif event_type == "ApprovalRequested":
+            self.approval = {
+                "approval_id": payload["approval_id"],
+                "offer_round": payload["offer_round"],
+                "options": payload["options"],
+                "reason": payload["reason"],
+            }
+        elif event_type == "RemedyFulfilled":
+            shown = ("fulfilment_id", "offer_id", "option_id", "kind", "amount_fen", "reference")
+            self.fulfilment = {k: payload[k] for k in shown} | {"at": contract["occurred_at"]}
+        if event_type in ("RemedyOptionsOffered", "ApprovalDenied"):
+            self.approval = None  # no longer pending
 
     @event("ConsumerActed", topic="intake.Complaint.ConsumerActed")
     def _act(

@@ -7,10 +7,41 @@ sources, regulators, webhooks and the status feed (UpstreamObserved) are interna
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from services.intake.domain import Complaint
 from shared.contracts import intake as contract
 from shared.publishing import Publication, copied, copied_or, publish, table
+
+RECEIVED_FIELDS = (
+    "channel",
+    "subject_ref",
+    "product",
+    "order",
+    "description",
+    "demands",
+    "attachments",
+    "media_exposure",
+    "injury",
+    "regulator",
+    "group_id",
+    "nuisance",
+)
+_received_as_stored = copied_or(
+    RECEIVED_FIELDS,
+    received_by=None,  # 1.1
+    media_reach=None,  # 1.1
+    loss_fen=None,  # 2.0 (the stored event's v2; v1 is upcast on reading)
+    fault_date=None,  # 2.0
+)
+
+
+def received_payload(stored: object) -> dict[str, Any]:
+    """ComplaintReceived 2.0: media_reach is required (derived from media_exposure when the
+    complaint did not say, flagged as assumed) and media_exposure follows from it."""
+    payload = contract.upcast_complaint_received(_received_as_stored(stored))
+    payload["media_exposure"] = payload["media_exposure"] or payload["media_reach"] != "none"
+    return payload
 
 PUBLICATIONS: Mapping[str, Publication] = table(
     "intake",
@@ -19,24 +50,7 @@ PUBLICATIONS: Mapping[str, Publication] = table(
             Complaint,
             "ComplaintReceived",
             contract.ComplaintReceived,
-            copied_or(
-                (
-                    "channel",
-                    "subject_ref",
-                    "product",
-                    "order",
-                    "description",
-                    "demands",
-                    "attachments",
-                    "media_exposure",
-                    "injury",
-                    "regulator",
-                    "group_id",
-                    "nuisance",
-                ),
-                received_by=None,  # 1.1
-                media_reach=None,  # 1.1
-            ),
+            received_payload,
         ),
         publish(
             Complaint,

@@ -17,7 +17,15 @@ from uuid import UUID, uuid4
 
 import phonenumbers
 from phonenumbers import PhoneMetadata
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 
 from services.intake.commands import (
     ActOnOffer,
@@ -29,7 +37,7 @@ from services.intake.commands import (
     RegisterRegulator,
 )
 from shared.calendar import business_date
-from shared.contracts.intake import Channel, DemandKind, MediaReach
+from shared.contracts.intake import Channel, DemandKind, MediaReach, SaleChannel
 from shared.store import derive_id
 
 
@@ -122,6 +130,32 @@ class OrderIn(BaseModel):
     price_fen: Fen | None = Field(default=None, description="Integer fen.")
     merchant: str | None = Field(default=None, max_length=200)
     order_ref: str | None = Field(default=None, max_length=100)
+    sale_channel: SaleChannel = Field(
+        default="unknown",
+        description="`distance` for online, phone or mail-order sales (7-day return from "
+        "receipt), `in_store` otherwise; `unknown` when the consumer cannot say.",
+    )
+    delivery_date: JsonDate | None = Field(
+        default=None,
+        description="The day the consumer received the goods: not before the purchase, "
+        "not after the day the complaint is received (Shanghai).",
+    )
+    declared_value_fen: Fen | None = Field(
+        default=None, description="Integer fen: the value declared for a parcel."
+    )
+    insured: StrictBool = Field(default=False, description="The parcel was insured.")
+
+    @field_validator("delivery_date")
+    @classmethod
+    def _delivered_by_now(cls, value: date | None) -> date | None:
+        return _not_after_today(value, "a delivery date")
+
+    @model_validator(mode="after")
+    def _delivered_after_purchase(self) -> OrderIn:
+        bought, delivered = self.purchase_date, self.delivery_date
+        if bought is not None and delivered is not None and delivered < bought:
+            raise ValueError(f"the delivery date {delivered} is before the purchase {bought}")
+        return self
 
 
 class DemandIn(BaseModel):
@@ -150,8 +184,33 @@ class ComplaintDetails(BaseModel):
         description="The desk or employee id that took the contact (首问负责制 [003]); no names.",
     )
     media_reach: MediaReach | None = Field(
-        default=None, description="How far media or social exposure reaches, if any."
+        default=None,
+        description="How far media or social exposure reaches; absent: `local` when "
+        "`media_exposure` is true, else `none`.",
     )
+    loss_fen: Fen | None = Field(
+        default=None,
+        description="Integer fen: the consumer's loss beyond the price (e.g. medical costs).",
+    )
+    fault_date: JsonDate | None = Field(
+        default=None,
+        description="The day the fault appeared: not before the purchase, not after the day "
+        "the complaint is received (Shanghai).",
+    )
+
+    @field_validator("fault_date")
+    @classmethod
+    def _fault_by_now(cls, value: date | None) -> date | None:
+        return _not_after_today(value, "a fault date")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ComplaintDetails:
+        bought = self.order.purchase_date
+        if self.fault_date is not None and bought is not None and self.fault_date < bought:
+            raise ValueError(f"the fault date {self.fault_date} is before the purchase {bought}")
+        if self.media_exposure and self.media_reach == "none":
+            raise ValueError("media_exposure is true but media_reach is none")
+        return self
 
 
 class NewComplaint(ComplaintDetails):
@@ -241,6 +300,18 @@ class RegulatorTransfer(BaseModel):
 EARLIEST_TRANSFER = date(2000, 1, 1)
 
 
+def _not_after_today(value: date | None, what: str) -> date | None:
+    """A past day, as of receipt (the Shanghai business date the complaint arrives)."""
+    if value is None:
+        return None
+    if value < EARLIEST_TRANSFER:
+        raise ValueError(f"{what} before {EARLIEST_TRANSFER} is not plausible")
+    today = business_date(datetime.now(UTC))
+    if value > today:
+        raise ValueError(f"{what} after today ({today}) is in the future")
+    return value
+
+
 def facts_of(details: ComplaintDetails) -> ComplaintFacts:
     """The complaint's facts as plain data (JSON-ready, as they will be recorded)."""
     consumer = details.consumer
@@ -255,6 +326,8 @@ def facts_of(details: ComplaintDetails) -> ComplaintFacts:
         injury=details.injury,
         received_by=details.received_by,
         media_reach=details.media_reach,
+        loss_fen=details.loss_fen,
+        fault_date=None if details.fault_date is None else details.fault_date.isoformat(),
     )
 
 

@@ -59,6 +59,8 @@ def assess(
         words = "、".join(dict.fromkeys(safety_signals))
         factors.append((f"{INJURY}: {words}" if words else INJURY, "critical"))
     reach = received.get("media_reach")
+    if received.get("media_reach_assumed"):  # a 1.x complaint's reach, derived: not known
+        reach = None
     if reach and reach != "none":
         factors.append((f"{MEDIA} ({reach} reach)", MEDIA_REACH.get(reach) or "high"))
     elif received.get("media_exposure") and reach is None:

@@ -5,11 +5,18 @@ one, with the envelope every consumer relies on (ids, trace, causation) and a pa
 validated by the model registered for its type. Unknown fields are kept. Each type
 has its own schema version, declared on its payload model (`SCHEMA_VERSION`); which
 stored events are published as which type is each service's `published.py`.
+
+Upcasting on read: a type whose major moved on registers an upcaster (`UPCASTERS`), and a
+message of an older major is read in the current shape, its `schema_version` left as it
+was published (the upcast is idempotent). The same upcast applies to contracts recorded
+in stored events (`upcast_recorded`, called when a service decodes its stored events), so
+an input recorded before the change reads, and replays, as it would arrive today.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from types import ModuleType
@@ -70,6 +77,8 @@ CONTRACT_TYPES: dict[str, ContractType] = {
     **_types_of("followup", followup),
 }
 PAYLOADS: dict[str, type[EventPayload]] = {t.name: t.payload for t in CONTRACT_TYPES.values()}
+# type -> the upcaster reading an older major's payload as the current major.
+UPCASTERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {**intake.UPCASTERS}
 SERVICE_OF_TYPE: dict[str, str] = {t.name: t.service for t in CONTRACT_TYPES.values()}
 
 
@@ -166,7 +175,26 @@ def parse_contract(data: bytes) -> ContractEvent:
         )
     if contract_type is not None:
         try:
+            upcaster = UPCASTERS.get(event.type)
+            if upcaster is not None and int(match.group(1)) < contract_type.major:
+                return event.model_copy(update={"payload": upcaster(event.payload)})
             contract_type.payload.model_validate(event.payload)
         except ValueError as error:
             raise ContractError(f"payload of {event.type} is not valid: {error}") from error
     return event
+
+
+def upcast_recorded(contract: dict[str, Any]) -> dict[str, Any]:
+    """A contract event recorded as a dict (in a stored event), its payload read in the
+    current major's shape: the same dict when nothing is to be done, else a new one."""
+    event_type = contract.get("type")
+    upcaster = UPCASTERS.get(event_type) if isinstance(event_type, str) else None
+    if upcaster is None:
+        return contract
+    match = VERSION_PATTERN.match(str(contract.get("schema_version", "1.0")))
+    payload = contract.get("payload")
+    if match is None or not isinstance(payload, dict):
+        return contract
+    if int(match.group(1)) >= CONTRACT_TYPES[str(event_type)].major:
+        return contract
+    return {**contract, "payload": upcaster(payload)}

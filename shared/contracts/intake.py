@@ -6,7 +6,7 @@ No payload here carries plaintext PII: the consumer is a `subject_ref` into inta
 from __future__ import annotations
 
 from datetime import date
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -15,6 +15,7 @@ from shared.contracts.base import EventPayload, Payload
 MediaReach = Literal["none", "private", "local", "regional", "national"]
 Channel = Literal["phone", "web", "app", "email", "letter", "visit", "social_media", "regulator"]
 DemandKind = Literal["refund", "exchange", "repair", "compensation", "apology", "other"]
+SaleChannel = Literal["in_store", "distance", "unknown"]
 
 
 class Product(Payload):
@@ -24,10 +25,17 @@ class Product(Payload):
 
 
 class Order(Payload):
+    """2.0: `sale_channel` (required: distance sales have a 7-day return), the delivery
+    date, the declared value of a parcel and whether it was insured."""
+
     purchase_date: date | None = None
     price_fen: int | None = Field(default=None, ge=0)
     merchant: str | None = None
     order_ref: str | None = None
+    sale_channel: SaleChannel
+    delivery_date: date | None = None
+    declared_value_fen: int | None = Field(default=None, ge=0)
+    insured: bool = False
 
 
 class Demand(Payload):
@@ -52,9 +60,14 @@ class ComplaintReceived(EventPayload):
     1.1: `regulator.transferred_on` (the regulator's transfer date), `received_by` (the desk
     or employee id that took the contact, 首问负责制 [003]) and `media_reach` (how far media
     exposure reaches), all optional.
+    2.0: the facts remedies are decided on: `order.sale_channel` (required),
+    `order.delivery_date`, `order.declared_value_fen`, `order.insured`, `loss_fen` (the
+    consumer's loss beyond the price) and `fault_date`; `media_reach` is required
+    (`media_exposure` stays, derived: media_reach != "none"). A 1.x message is read as 2.0
+    through `upcast_complaint_received` (every reader, live or replayed).
     """
 
-    SCHEMA_VERSION: ClassVar[str] = "1.1"
+    SCHEMA_VERSION: ClassVar[str] = "2.0"
 
     channel: Channel
     subject_ref: str
@@ -69,7 +82,35 @@ class ComplaintReceived(EventPayload):
     group_id: str | None = None
     nuisance: bool = False
     received_by: str | None = None
-    media_reach: MediaReach | None = None
+    media_reach: MediaReach
+    loss_fen: int | None = Field(default=None, ge=0)
+    fault_date: date | None = None
+    # True only when the 1.x upcast derived media_reach from media_exposure: the reach
+    # itself was never recorded ("local" is an assumption, not a fact).
+    media_reach_assumed: bool = False
+
+
+def upcast_complaint_received(payload: dict[str, Any]) -> dict[str, Any]:
+    """A ComplaintReceived 1.0/1.1 payload in the 2.0 shape (a new dict; idempotent).
+
+    The sale channel of a 1.x complaint was not asked: "unknown". Delivery date, declared
+    value, loss and fault date: None (not known); insured: False. media_reach: as recorded,
+    else "local" when media exposure was flagged (flagged as assumed), else "none".
+    """
+    upcast = dict(payload)
+    order = dict(upcast.get("order") or {})
+    order.setdefault("sale_channel", "unknown")
+    order.setdefault("delivery_date", None)
+    order.setdefault("declared_value_fen", None)
+    order.setdefault("insured", False)
+    upcast["order"] = order
+    upcast.setdefault("loss_fen", None)
+    upcast.setdefault("fault_date", None)
+    if upcast.get("media_reach") is None:
+        exposed = bool(upcast.get("media_exposure"))
+        upcast["media_reach"] = "local" if exposed else "none"
+        upcast["media_reach_assumed"] = exposed
+    return ComplaintReceived.model_validate(upcast).model_dump(mode="json")
 
 
 class RegulatorTransferReceived(EventPayload):
@@ -144,6 +185,9 @@ class ComplaintWithdrawn(EventPayload):
 
     reason: str
 
+
+# Older majors read as the current one: type -> payload upcaster (shared.contracts applies it).
+UPCASTERS = {"ComplaintReceived": upcast_complaint_received}
 
 PAYLOADS: dict[str, type[EventPayload]] = {
     "ComplaintReceived": ComplaintReceived,

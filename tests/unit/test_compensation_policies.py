@@ -78,9 +78,10 @@ def test_apology_is_issued_before_remedies_are_offered_000_001() -> None:
             "channel": "phone",
             "subject_ref": "subject-1",
             "product": {"category": "microwave"},
-            "order": {"price_fen": 30_000},
+            "order": {"price_fen": 30_000, "sale_channel": "in_store"},
             "description": "加热不了",
             "demands": [{"kind": "repair"}],
+            "media_reach": "none",
         },
     )
     assigned = contract(
@@ -104,7 +105,8 @@ def test_the_offer_id_does_not_depend_on_which_stream_delivered_last(handler_fir
         "ComplaintReceived",
         1,
         {"channel": "phone", "subject_ref": "s-1", "product": {"category": "microwave"},
-         "order": {"price_fen": 30_000}, "description": "x", "demands": [{"kind": "repair"}]},
+         "order": {"price_fen": 30_000, "sale_channel": "in_store"}, "description": "x",
+         "demands": [{"kind": "repair"}], "media_reach": "none"},
     )  # fmt: skip
     assigned = contract(
         "HandlerAssigned",

@@ -43,9 +43,10 @@ RECEIVED: dict[str, Any] = {
     "channel": "phone",
     "subject_ref": "subject-1",
     "product": {"category": "microwave"},
-    "order": {"price_fen": 30_000},
+    "order": {"price_fen": 30_000, "sale_channel": "in_store"},
     "description": "加热不了",
     "demands": [{"kind": "refund"}],
+    "media_reach": "none",
 }
 
 
@@ -79,7 +80,7 @@ def test_make_contract_fills_the_envelope_from_the_registry() -> None:
     assert event.service == "intake"
     assert event.stream == "INTAKE"
     assert event.correlation_id == COMPLAINT_ID
-    assert event.schema_version == "1.1"  # 1.1: the regulator's transfer date
+    assert event.schema_version == "2.0"  # 2.0: sale channel, loss, fault date, …
     assert event.payload["attachments"] == []  # defaults filled in by the payload model
 
 
@@ -88,10 +89,27 @@ def test_make_contract_fills_the_envelope_from_the_registry() -> None:
     [
         {k: v for k, v in RECEIVED.items() if k != "subject_ref"},  # missing field
         {**RECEIVED, "channel": "fax"},  # not a channel
-        {**RECEIVED, "order": {"price_fen": -1}},  # negative amount
+        {**RECEIVED, "order": {"price_fen": -1, "sale_channel": "in_store"}},  # negative amount
         {**RECEIVED, "demands": [{"kind": "free-lunch"}]},  # not a demand kind
+        {**RECEIVED, "order": {"price_fen": 1}},  # 2.0: the sale channel is required
+        {k: v for k, v in RECEIVED.items() if k != "media_reach"},  # 2.0: required
+        {**RECEIVED, "loss_fen": -1},  # negative loss
+        {**RECEIVED, "loss_fen": 1.5},  # fen are integers
+        {**RECEIVED, "order": {"sale_channel": "in_store", "declared_value_fen": -5}},
+        {**RECEIVED, "order": {"sale_channel": "vending"}},  # not a sale channel
     ],
-    ids=["missing-field", "unknown-channel", "negative-price", "unknown-demand"],
+    ids=[
+        "missing-field",
+        "unknown-channel",
+        "negative-price",
+        "unknown-demand",
+        "no-sale-channel",
+        "no-media-reach",
+        "negative-loss",
+        "fractional-fen",
+        "negative-declared-value",
+        "unknown-sale-channel",
+    ],
 )
 def test_make_contract_refuses_an_invalid_payload(bad: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
@@ -137,16 +155,16 @@ def test_reader_keeps_unknown_nested_fields_of_a_newer_writer() -> None:
 
 
 def test_newer_minor_version_is_accepted() -> None:
-    parsed = parse_contract(wire(build(), schema_version="1.7"))
-    assert parsed.schema_version == "1.7"
+    parsed = parse_contract(wire(build(), schema_version="2.7"))
+    assert parsed.schema_version == "2.7"
     assert parsed.payload["description"] == "加热不了"
 
 
-@pytest.mark.parametrize("version", ["2.0", "10.1"])
+@pytest.mark.parametrize("version", ["3.0", "10.1"])
 def test_newer_major_version_is_refused_with_a_clear_message(version: str) -> None:
-    assert SUPPORTED_MAJOR == 1
+    assert SUPPORTED_MAJOR == 1  # for types this build has no model for
     expected = (
-        f"schema version {version} of ComplaintReceived is newer than this build supports (major 1)"
+        f"schema version {version} of ComplaintReceived is newer than this build supports (major 2)"
     )
     with pytest.raises(ContractError, match=re.escape(expected)):
         parse_contract(wire(build(), schema_version=version))
@@ -170,7 +188,7 @@ def test_every_type_declares_its_own_major_minor_version(event_type: str) -> Non
 
 def test_types_move_their_versions_independently() -> None:
     assert CONTRACT_TYPES["DuplicateLinked"].version == "1.0"
-    assert CONTRACT_TYPES["ComplaintReceived"].version == "1.1"  # transferred_on, received_by, …
+    assert CONTRACT_TYPES["ComplaintReceived"].version == "2.0"  # sale_channel, loss_fen, …
     assert CONTRACT_TYPES["ComplaintWithdrawn"].version == "1.0"
     assert CONTRACT_TYPES["RevisitScheduled"].version == "1.1"  # added offer_id
     revisit = build(
@@ -179,7 +197,7 @@ def test_types_move_their_versions_independently() -> None:
     )
     assert revisit.schema_version == "1.1"
     assert revisit.payload["offer_id"] is None, "optional in 1.1: absent means not known"
-    assert build().schema_version == "1.1"
+    assert build().schema_version == "2.0"
     assert build("ComplaintWithdrawn", {"reason": "r"}).schema_version == "1.0"
 
 
@@ -217,8 +235,8 @@ def test_the_major_a_consumer_reads_is_the_one_of_the_message_type(
     newer = wire(build(), type="TransferClosed", payload={"outcome": "ok"}, schema_version="3.0")
     with pytest.raises(ContractError, match=re.escape("newer than this build supports (major 2)")):
         parse_contract(newer)
-    with pytest.raises(ContractError, match=re.escape("(major 1)")):
-        parse_contract(wire(build(), schema_version="2.7"))  # ComplaintReceived is still 1.x
+    with pytest.raises(ContractError, match=re.escape("(major 2)")):
+        parse_contract(wire(build(), schema_version="3.0"))  # ComplaintReceived is at 2.x
 
 
 # --- one JSON example per published type ---------------------------------------------------------
@@ -254,7 +272,8 @@ def test_known_type_with_invalid_payload_is_a_contract_error() -> None:
 
 
 def test_event_type_this_build_does_not_know_is_passed_through() -> None:
-    parsed = parse_contract(wire(build(), type="ComplaintEscalated", payload={"level": 2}))
+    unknown = wire(build(), type="ComplaintEscalated", payload={"level": 2}, schema_version="1.0")
+    parsed = parse_contract(unknown)
     assert parsed.type == "ComplaintEscalated"
 
 

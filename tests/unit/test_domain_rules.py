@@ -15,8 +15,9 @@ from uuid import UUID
 import pytest
 
 from services.compensation.domain import CompensationCase, OfferNotStanding
-from services.intake.domain import STATUS_AFTER, Complaint
+from services.intake.domain import Complaint
 from services.intake.errors import ComplaintClosedForActions, IntakeError, OfferNotOpen
+from services.intake.statuses import STATUS_AFTER
 from shared.contracts import make_contract
 from shared.inputs import input_clock
 from shared.store import EventMeta
@@ -34,12 +35,30 @@ FEED_PAYLOADS: dict[str, dict[str, Any]] = {
     "HandlerAssigned": {"handler_id": "handler-li"},
     "RemedyOptionsOffered": {"offer_id": OFFER_ID, "options": OPTIONS},
     "RevisitScheduled": {"due_date": "2026-03-06"},
+    "ApprovalRequested": {
+        "approval_id": "approval-1",
+        "offer_round": 1,
+        "options": OPTIONS[:1],
+        "reason": "above the handler's authority",
+    },
+    "RemedyFulfilled": {
+        "fulfilment_id": "fulfilment-1",
+        "offer_id": OFFER_ID,
+        "option_id": "opt-refund",
+        "kind": "refund",
+        "amount_fen": 30_000,
+        "reference": "REF-1",
+    },
 }
 
 
 def upstream(event_type: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
     """An upstream contract as a dict, the way services record and observe them."""
-    return {"type": event_type, "payload": payload or FEED_PAYLOADS.get(event_type, {})}
+    return {
+        "type": event_type,
+        "payload": payload or FEED_PAYLOADS.get(event_type, {}),
+        "occurred_at": "2026-03-05T02:00:00Z",
+    }
 
 
 def new_complaint() -> Complaint:
@@ -236,9 +255,10 @@ RECEIVED = contract_dict(
         "channel": "phone",
         "subject_ref": "subject-1",
         "product": {"category": "microwave"},
-        "order": {"price_fen": 30_000},
+        "order": {"price_fen": 30_000, "sale_channel": "in_store"},
         "description": "加热不了",
         "demands": [{"kind": "refund"}],
+        "media_reach": "none",
     },
 )
 ASSIGNED = contract_dict(

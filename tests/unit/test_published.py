@@ -201,7 +201,16 @@ def test_intake_publishes_the_complaint_facts_and_keeps_the_status_feed() -> Non
         "channel": "phone",
         "subject_ref": "subject-1",
         "product": {"category": "microwave", "model": None, "serial": None},
-        "order": {"purchase_date": None, "price_fen": 30_000, "merchant": None, "order_ref": None},
+        "order": {
+            "purchase_date": None,
+            "price_fen": 30_000,
+            "merchant": None,
+            "order_ref": None,
+            "sale_channel": "unknown",  # 2.0: not given
+            "delivery_date": None,
+            "declared_value_fen": None,
+            "insured": False,
+        },
         "description": "加热不了",
         "demands": [{"kind": "refund", "amount_fen": None}],
         "attachments": [],
@@ -211,7 +220,10 @@ def test_intake_publishes_the_complaint_facts_and_keeps_the_status_feed() -> Non
         "group_id": None,
         "nuisance": False,
         "received_by": None,
-        "media_reach": None,
+        "media_reach": "none",  # 2.0: required, derived from media_exposure
+        "loss_fen": None,
+        "fault_date": None,
+        "media_reach_assumed": False,
     }, "the envelope's originator_topic no longer leaks into the payload"
 
 
