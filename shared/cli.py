@@ -304,9 +304,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     base = args.url.rstrip("/")
     token = cli_token(settings)
     key = args.api_key or _bootstrap_brand(base, token, Path(settings.data_dir))
-    routing = args.routing_url or _routing_url(base)
+    routing = args.routing_url or _next_url(base, 1)
+    compensation = args.compensation_url or _next_url(base, 2)
     scoped = lambda brand: cli_token(settings, brands=(brand,))  # noqa: E731
-    code = run_demo(base, key, token, scoped, routing_url=routing)
+    code = run_demo(
+        base, key, token, scoped, routing_url=routing, compensation_url=compensation
+    )
     if code != 0 or not Path(settings.data_dir).is_dir():
         return code  # a remote platform: its stores are not here to replay
     _say("\n== Replay: each service rebuilt from its recorded inputs, compared with its store")
@@ -315,11 +318,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return cmd_replay(replay)
 
 
-def _routing_url(intake_url: str) -> str:
-    """Routing's URL next to intake's: its port is intake's + 1 (as `up` serves them)."""
+def _next_url(intake_url: str, offset: int) -> str:
+    """A service's URL next to intake's: routing's port is intake's + 1, compensation's + 2
+    (as `up` serves them)."""
     scheme, _, rest = intake_url.partition("://")
     host, _, port = rest.partition(":")
-    return f"{scheme}://{host}:{int(port or DEFAULT_PORTS['intake']) + 1}"
+    return f"{scheme}://{host}:{int(port or DEFAULT_PORTS['intake']) + offset}"
 
 
 def _wait_quiet(timeout: float) -> None:
@@ -476,6 +480,9 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--url", default=intake_url)
     demo.add_argument("--api-key", default=None)
     demo.add_argument("--routing-url", default=None, help="default: intake's port + 1")
+    demo.add_argument(
+        "--compensation-url", default=None, help="default: intake's port + 2"
+    )
     demo.set_defaults(run=cmd_demo)
     history = sub.add_parser("history", help="print a complaint's history (ops)")
     history.add_argument("complaint_id")

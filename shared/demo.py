@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from shared.demo_compensation import compensation_walk
 from shared.demo_routing import routing_walk
 from shared.demo_security import security_walk
 
@@ -77,6 +78,7 @@ def run_demo(
     scoped_token: Callable[[str], str],
     timeout: float = 30.0,
     routing_url: str | None = None,
+    compensation_url: str | None = None,
 ) -> int:
     headers = {"X-Api-Key": api_key}
     run = uuid.uuid4().int % 10_000
@@ -97,6 +99,11 @@ def run_demo(
             _escalation(client, routing_url, admin_token, timeout)
     if routing_url is not None and not routing_walk(base, routing_url, admin_token, timeout):
         print("\n   routing did not decide as it must (above)")
+        return 1
+    if compensation_url is not None and not compensation_walk(
+        base, compensation_url, api_key, admin_token, timeout
+    ):
+        print("\n   compensation did not answer as it must (above)")
         return 1
     if not security_walk(base, api_key, brand_id, admin_token, scoped_token):
         print("\n   the platform answered something it must not (above)")
