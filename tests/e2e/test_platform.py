@@ -237,12 +237,17 @@ def test_after_the_demo_every_store_replays_exactly(
         header = token_for(Settings(), ("admin",), (brand_id,))["Authorization"]
         return header.removeprefix("Bearer ")
 
-    routing = platform.url("routing")
+    routing, compensation = platform.url("routing"), platform.url("compensation")
     key, admin = brand["X-Api-Key"], env_admin_token()
-    assert run_demo(platform.url("intake"), key, admin, scoped, routing_url=routing) == 0
+    assert run_demo(
+        platform.url("intake"), key, admin, scoped,
+        routing_url=routing, compensation_url=compensation,
+    ) == 0
     shown = capsys.readouterr().out
     steps = ("revisit due", "linked to", "29 members", "HTTP 201", "HTTP 200")
     steps += ("escalated to supervisor", "routing      Escalated")
+    steps += ("status awaiting_approval", "sanbao_refund_period", "status fulfilled")
+    steps += ("cpl_art55_fraud", "¥500.00")
     masked = ("brands seen  ['demo-replay']", "138****5678", "free_text: redacted", "HTTP 422")
     for step in steps + masked:
         assert step in shown, f"the demo did not show {step!r}:\n{shown[-3000:]}"
