@@ -130,7 +130,8 @@ def propose(policy: RemedyPolicy, situation: Situation) -> list[Proposal]:
     category = (received.get("product") or {}).get("category")
     findings = situation.findings
     consumer_caused = "consumer_caused" in findings
-    owed = _best_per_kind(entitlements(policy, facts := _facts(situation)))
+    facts = _facts(situation)
+    owed = _best_per_kind(entitlements(policy, facts))
     out: list[Proposal] = [_from_entitlement(e) for e in owed]
     have = {p.kind for p in out}
 
