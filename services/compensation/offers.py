@@ -130,7 +130,8 @@ def propose(policy: RemedyPolicy, situation: Situation) -> list[Proposal]:
     category = (received.get("product") or {}).get("category")
     findings = situation.findings
     consumer_caused = "consumer_caused" in findings
-    owed = _best_per_kind(entitlements(policy, _facts(situation)))
+    facts = _facts(situation)
+    owed = _best_per_kind(entitlements(policy, facts))
     out: list[Proposal] = [_from_entitlement(e) for e in owed]
     have = {p.kind for p in out}
 
@@ -140,12 +141,13 @@ def propose(policy: RemedyPolicy, situation: Situation) -> list[Proposal]:
             out.append(proposal)
 
     for demand in received.get("demands") or []:
-        proposal = _for_demand(policy, demand, price, consumer_caused)
+        proposal = _for_demand(policy, demand, price, consumer_caused,
+                               facts.responsibility_unclear)
         if proposal is not None:
             add(proposal)
     if category in policy.redo_categories and not consumer_caused:
         add(_brand(policy, "redo", 0, "service_redo", REDO_BASIS,
-                   "服务质量未达要求，可为您免费重作。"))
+                   "此项服务可为您免费重作。"))
     counter = _for_counter(policy, situation.counter, owed, price)
     goods = bool(have & {"refund", "exchange", "repair"})
     extras = _goodwill(policy, price, goods, order.get("sale_channel") == "distance", category)
@@ -161,8 +163,11 @@ def _facts(situation: Situation) -> Facts:
     received = situation.received
     order = received.get("order") or {}
     decided = situation.decision_date
-    purchased = _date(order.get("purchase_date")) or decided
-    purchased = min(purchased, decided)
+    recorded = _date(order.get("purchase_date"))
+    # Without a (plausible) purchase date no 三包 period can be counted: no 三包 entitlement
+    # (the brand's 三个为主 proposals for the demands still apply).
+    dated = recorded is not None and recorded <= decided
+    purchased = recorded if recorded is not None and dated else decided
     fault = _date(received.get("fault_date"))
     if fault is not None and not purchased <= fault <= decided:
         fault = None  # a recorded day outside the purchase..decision span is not used
@@ -172,7 +177,7 @@ def _facts(situation: Situation) -> Facts:
         price_fen=_fen(order.get("price_fen")),
         purchase_date=purchased,
         decision_date=decided,
-        category=(received.get("product") or {}).get("category"),
+        category=(received.get("product") or {}).get("category") if dated else None,
         delivery_date=_date(order.get("delivery_date")),
         fault_date=fault,
         distance_sale=order.get("sale_channel") == "distance",
@@ -220,7 +225,11 @@ def _catalogue_cap(policy: RemedyPolicy, kind: str | None = None) -> int:
 
 
 def _for_demand(
-    policy: RemedyPolicy, demand: dict[str, Any], price: int, consumer_caused: bool
+    policy: RemedyPolicy,
+    demand: dict[str, Any],
+    price: int,
+    consumer_caused: bool,
+    unclear: bool,
 ) -> Proposal | None:
     kind = demand.get("kind")
     if kind in ("refund", "exchange"):
@@ -230,8 +239,11 @@ def _for_demand(
             return _brand(policy, kind, amount, f"demand_{kind}_beyond_policy", CHOICE_BASIS,
                           f"按您的要求为您{what}（需主管批准）。",
                           "经认定为使用不当，超出三包及品牌政策范围的要求")
+        why = "问题责任难以分清，由我方承担" if unclear else (
+            "本着以换为主的原则" if kind == "exchange" else "本着以退为主的原则"
+        )
         return _brand(policy, kind, amount, f"sanxing_{kind}", SANXING,
-                      f"问题责任难以分清，由我方承担，可按您的要求{what}。")
+                      f"{why}，可按您的要求{what}。")
     if kind == "repair":
         if consumer_caused:
             return _brand(policy, "repair", 0, "demand_repair_beyond_policy", CHOICE_BASIS,

@@ -395,3 +395,15 @@ def test_a_main_part_fault_is_repaired_free_within_the_main_parts_longer_warrant
     found = propose(default_policy(), _situation(_received("color_tv", 300_000), 500,
                                                  "performance_fault"))
     assert "repair" not in [p.kind for p in found]  # the whole unit's year is over
+
+
+def test_without_a_purchase_date_no_sanbao_period_is_counted() -> None:
+    # 部分商品修理更换退货责任规定 第八条 counts "自售出之日起": no sale date, no period.
+    received = _received(demands=[{"kind": "exchange"}])
+    del received["order"]["purchase_date"]
+    found = propose(default_policy(), _situation(received, 3, "performance_fault"))
+    assert [p.rule_id for p in found if p.kind in ("refund", "exchange", "repair")] == [
+        "sanxing_exchange"
+    ]
+    exchange = _one(found, "exchange")
+    assert exchange.explanation.startswith("本着以换为主的原则")  # the fault is attributed
