@@ -88,6 +88,7 @@ class CompensationCase(Aggregate):
         expires_on: str | None = None,
         replaces_offer_id: str | None = None,
     ) -> None:
+        self._close_offer("superseded")  # a finding's round replaces an offer still open
         self.offer = {
             "offer_id": offer_id,
             "options": options,
