@@ -386,6 +386,33 @@ async def test_a_fraud_finding_brings_a_new_round(service: Any) -> None:
     assert (await offered(compensation, complaint_id, 2))["round"] == 2
 
 
+async def test_the_owner_and_authority_follow_reassignment_and_escalation(service: Any) -> None:
+    compensation = await service("compensation")
+    upstream = Upstream(compensation)
+    complaint_id = await upstream.complaint()
+    await requested(compensation, complaint_id)
+    reassigned = {
+        "from_team": "frontline", "from_handler": "handler-li", "to_team": "senior",
+        "to_handler": "senior-chen", "kind": "reassigned", "reason": "r", "by": "sup",
+        "authority_fen": 500_000,
+    }  # fmt: skip
+    await upstream.publish("HandlerReassigned", complaint_id, reassigned, stream="ROUTING")
+
+    async def owner(handler_id: str, authority_fen: int) -> bool:
+        view = await case_view(compensation, complaint_id)
+        return view["handler_id"] == handler_id and view["authority_fen"] == authority_fen
+
+    await eventually(lambda: owner("senior-chen", 500_000), what="the reassigned owner")
+    escalated = {"level": "supervisor", "to_team": "senior", "to_handler": "sup-zhao",
+                 "reason": "r", "by": "sla-timer"}  # fmt: skip
+    await upstream.publish("Escalated", complaint_id, escalated, stream="ROUTING")
+    await eventually(lambda: owner("sup-zhao", 500_000), what="1.0: authority kept")
+    escalated = {**escalated, "level": "crisis", "to_handler": "crisis-liu",
+                 "authority_fen": 10_000_000}  # fmt: skip
+    await upstream.publish("Escalated", complaint_id, escalated, stream="ROUTING")
+    await eventually(lambda: owner("crisis-liu", 10_000_000), what="1.1: its authority")
+
+
 @NEEDS_ENGINE
 async def test_fraud_damages_above_authority_wait_and_cannot_be_denied(service: Any) -> None:
     compensation = await service("compensation")
