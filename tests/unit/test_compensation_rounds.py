@@ -149,3 +149,30 @@ def test_an_old_round_is_refused_with_the_offer_that_replaced_it() -> None:
     with pytest.raises(OfferNotStanding, match="replaced by offer o-2"):
         case.option("o-1", "x")
     assert case.option("o-2", "x")["kind"] == "voucher"
+
+
+def _waiting_case() -> CompensationCase:
+    case = CompensationCase(id=uuid4(), meta=META)
+    option = {"option_id": "x", "kind": "refund", "amount_fen": 90_000, "description": "d"}
+    case.request_approval(
+        meta=META, approval_id="a-1", offer_round=1, handler_id="h", authority_fen=0,
+        options=[option], reason="r", plan={}, requested_at="2026-03-02T00:00:00+00:00",
+    )  # fmt: skip
+    return case
+
+
+def test_a_withdrawal_or_a_newer_round_ends_a_pending_approval_undecided() -> None:
+    with input_clock(datetime(2026, 3, 2, tzinfo=UTC)):
+        withdrawn = _waiting_case()
+        withdrawn.record_input(meta=META, contract={"type": "ComplaintWithdrawn", "payload": {}})
+        replaced = _waiting_case()
+        replaced.offer_remedies(meta=META, offer_id="o-2", options=[], round=1)
+        granted = _waiting_case()
+        granted.grant_approval(meta=META, approval_id="a-1", approved_by="s", reason="ok",
+                               options=[])  # fmt: skip
+        granted.offer_remedies(meta=META, offer_id="o-1", options=[], round=1)
+    assert withdrawn.approvals["a-1"]["status"] == "withdrawn"
+    assert withdrawn.offer_status == "withdrawn"
+    assert replaced.approvals["a-1"]["status"] == "superseded"
+    assert granted.approvals["a-1"]["status"] == "granted"
+    assert [c.pending_approval for c in (withdrawn, replaced, granted)] == [None, None, None]
