@@ -72,6 +72,7 @@ class CompensationCase(Aggregate):
             self.withdrawn = True
             if self.offer_status in ("open", "awaiting_approval"):
                 self.offer_status = "withdrawn"
+            self._settle_pending("withdrawn")
 
     @event("ApologyIssued", topic="compensation.CompensationCase.ApologyIssued")
     def apologise(
@@ -96,6 +97,8 @@ class CompensationCase(Aggregate):
         expires_on: str | None = None,
         replaces_offer_id: str | None = None,
     ) -> None:
+        self._close_offer("superseded")  # a finding's round replaces an offer still open
+        self._settle_pending("superseded")  # ...or an approval no longer needed
         self.offer = {
             "offer_id": offer_id,
             "options": options,
@@ -106,7 +109,6 @@ class CompensationCase(Aggregate):
         }
         self.offers_made += 1
         self.offer_status = "open"
-        self.pending_approval = None
         self.rounds.append(dict(self.offer, status="open"))
 
     @event("ApprovalRequested", topic="compensation.CompensationCase.ApprovalRequested")
@@ -123,8 +125,7 @@ class CompensationCase(Aggregate):
         requested_at: str,
     ) -> None:
         """The planned round waits for a supervisor; a newer plan supersedes a pending one."""
-        if self.pending_approval is not None:
-            self.approvals[self.pending_approval]["status"] = "superseded"
+        self._settle_pending("superseded")
         self.approvals[approval_id] = {
             "approval_id": approval_id,
             "offer_round": offer_round,
@@ -223,6 +224,14 @@ class CompensationCase(Aggregate):
             "notice": notice,
         }
         self.offer_status = "fulfilled"
+
+    def _settle_pending(self, status: str) -> None:
+        """The pending approval, if still undecided, ends without a decision."""
+        if self.pending_approval is not None:
+            approval = self.approvals[self.pending_approval]
+            if approval["status"] == "pending":
+                approval["status"] = status
+            self.pending_approval = None
 
     def _close_offer(self, status: str) -> None:
         if self.rounds and self.rounds[-1]["status"] == "open":

@@ -267,6 +267,7 @@ async def test_pause_resume_and_escalate_check_roles_and_brands(
     assert top.status_code == 409
     manual = await published(routing, event.complaint_id, "Escalated", 2)
     assert [(e["by"], e["clause"]) for e in manual] == [("handler-li", None)] * 2
+    assert all(e["authority_fen"] > 0 for e in manual)  # 1.1: for compensation's approvals
     await routing.stop()
     assert verify("routing", settings).exact
 
