@@ -23,9 +23,10 @@ def received(
         "channel": "phone",
         "subject_ref": "subject-1",
         "product": {"category": "电视 television"},
-        "order": {"price_fen": 329900},
+        "order": {"price_fen": 329900, "sale_channel": "in_store"},
         "description": "电视黑屏，质量故障",
         "demands": [{"kind": "exchange"}],
+        "media_reach": "none",
         **payload,
     }
     complaint_id = complaint_id or uuid.uuid4()
