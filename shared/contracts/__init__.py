@@ -179,7 +179,7 @@ def parse_contract(data: bytes) -> ContractEvent:
             if upcaster is not None and int(match.group(1)) < contract_type.major:
                 return event.model_copy(update={"payload": upcaster(event.payload)})
             contract_type.payload.model_validate(event.payload)
-        except ValueError as error:
+        except (ValueError, TypeError) as error:
             raise ContractError(f"payload of {event.type} is not valid: {error}") from error
     return event
 
