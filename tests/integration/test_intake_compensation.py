@@ -25,6 +25,11 @@ from shared.calendar import business_date
 from shared.contracts import ContractEvent, make_contract
 from shared.settings import Settings
 from tests.integration.test_consumer import upstream_streams
+from tests.integration.test_regulator_transfers import (
+    post_transfer,
+    register_regulator,
+    transfer_body,
+)
 from tests.integration.test_webhooks import LOCAL_RECEIVERS, Receiver
 from tests.platform import RunningService, complaint_body, eventually, register_brand, serving
 
@@ -337,3 +342,37 @@ async def _handler(intake: RunningService, url: str, brand: dict[str, str]) -> A
 
 def test_today_is_a_date() -> None:
     assert isinstance(TODAY, date)
+
+
+async def test_a_regulator_transfer_carries_the_new_facts_and_refuses_impossible_ones(
+    service: Any,
+) -> None:
+    intake = await service("intake")
+    await register_brand(intake, "bathhouse")
+    secret = await register_regulator(intake)
+    complaint = json.loads(transfer_body("bathhouse"))["complaint"]
+    facts = {
+        "order": {**complaint["order"], "sale_channel": "in_store", "purchase_date": "2026-01-05"},
+        "loss_fen": 100000,
+        "fault_date": "2026-02-01",
+    }
+    raw = transfer_body("bathhouse", complaint={**complaint, **facts})
+    posted = await post_transfer(intake, secret, raw)
+    assert posted.status_code == 201, posted.text
+    published = [
+        c.payload
+        for _, c in intake.runtime.application.contracts_since(1, 500)
+        if c is not None and c.type == "ComplaintReceived"
+    ]
+    assert published[0]["order"]["sale_channel"] == "in_store"
+    assert (published[0]["loss_fen"], published[0]["fault_date"]) == (100000, "2026-02-01")
+    assert published[0]["regulator"]["transfer_number"] == "沪消保委-2026-0001"
+
+    future = {**complaint, **facts, "fault_date": TOMORROW}
+    refused = await post_transfer(
+        intake, secret, transfer_body("bathhouse", number="沪消保委-2026-0002", complaint=future)
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    locs = [e["loc"] for e in refused.json()["errors"]]
+    assert ["body", "complaint", "fault_date"] in [loc[:3] for loc in locs], locs
