@@ -325,8 +325,8 @@ class Complaint(Aggregate):
         elif event_type == "RemedyFulfilled":
             shown = ("fulfilment_id", "offer_id", "option_id", "kind", "amount_fen", "reference")
             self.fulfilment = {k: payload[k] for k in shown} | {"at": contract["occurred_at"]}
-        if event_type in ("RemedyOptionsOffered", "ApprovalDenied"):
-            self.approval = None  # no longer pending
+        if self.status != "awaiting_approval":
+            self.approval = None  # pending only while the complaint waits for it
 
     @event("ConsumerActed", topic="intake.Complaint.ConsumerActed")
     def _act(
@@ -394,7 +394,7 @@ class Complaint(Aggregate):
     def _withdraw(
         self, meta: EventMeta, reason: str, sealed_text: dict[str, str] | None = None
     ) -> None:
-        self.status = "withdrawn"
+        self.status, self.approval = "withdrawn", None
         if self.offer_status == "open":
             self.offer_status = "withdrawn"
         self.sealed_text.update(sealed_text or {})

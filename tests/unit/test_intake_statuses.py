@@ -156,3 +156,15 @@ def test_the_step_function_keeps_no_wait_once_it_is_over() -> None:
     assert step("awaiting_approval", "assigned", "ComplaintClosed").status == "closed"
     assert step("awaiting_approval", "assigned", "ComplaintReopened").status == "reopened"
     assert step("awaiting_approval", "received", "Escalated").before_approval == "received"
+
+
+def test_a_pending_approval_ends_with_the_wait_however_it_ends() -> None:
+    closed = observed("HandlerAssigned", "ApprovalRequested", "ComplaintClosed")
+    assert (closed.status, closed.approval) == ("closed", None)
+    withdrawn = observed("HandlerAssigned", "ApprovalRequested")
+    assert withdrawn.approval is not None
+    withdrawn.withdraw(meta=META, reason="不需要了")
+    assert (withdrawn.status, withdrawn.approval) == ("withdrawn", None)
+    late = observed("HandlerAssigned", "RemedyOptionsOffered", "OfferAccepted")
+    late.observe(meta=META, contract=upstream("ApprovalRequested"))
+    assert (late.status, late.approval) == ("accepted", None), "no wait after acceptance"
