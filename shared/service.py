@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.auth import BrandScope, ops_scope
 from shared.bus import Bus, StreamLimits
 from shared.consumer import ConsumerRunner
+from shared.contracts import publish_as
 from shared.errors import install_problem_handlers, problem_response
 from shared.openapi_docs import document_problems
 from shared.outbox import OutboxRelay
@@ -172,6 +173,7 @@ def open_application(spec: ServiceSpec, settings: Settings) -> ServiceApplicatio
 
 
 async def build_runtime(spec: ServiceSpec, settings: Settings) -> Runtime:
+    publish_as(settings.publish_as)  # a rolling upgrade's old labels (shared/contracts)
     application = await asyncio.to_thread(open_application, spec, settings)
     bus = await Bus.connect(
         settings.nats_url,

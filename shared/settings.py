@@ -16,6 +16,8 @@ from urllib.parse import urlparse
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.contracts import parse_publish_as
+
 SERVICES = ("intake", "routing", "compensation", "followup")
 DEFAULT_PORTS = {"intake": 8001, "routing": 8002, "compensation": 8003, "followup": 8004}
 # Development-only secrets: `aftersales up` uses them; services refuse them unless
@@ -92,6 +94,9 @@ class Settings(BaseSettings):
     webhook_max_response_bytes: int = Field(default=65_536, ge=0, le=16_777_216)
     # At most this many deliveries to one brand in flight per intake process.
     webhook_brand_parallel_deliveries: int = Field(default=2, ge=1, le=64)
+    # Rolling upgrade of a contract's major (consumers first): until every consumer reads
+    # the new major, publish these types under the old label, e.g. "ComplaintReceived=1.1".
+    publish_as: str = Field(default="", max_length=500)
     # Rate limits, each a token bucket per caller in each process (so per replica): requests
     # per second and the burst allowed at once; 0 per second is off. Over it: 429 with
     # Retry-After. Per API key 50/s (4 million a day, more than a brand's portal sends) with
@@ -109,6 +114,12 @@ class Settings(BaseSettings):
     def _nats_scheme(cls, value: str) -> str:
         if not value.startswith(("nats://", "tls://")):
             raise ValueError("must start with nats:// or tls://")
+        return value
+
+    @field_validator("publish_as")
+    @classmethod
+    def _known_old_labels(cls, value: str) -> str:
+        parse_publish_as(value)  # ValueError: which type or version is wrong
         return value
 
     @field_validator("webhook_allow_networks", mode="before")

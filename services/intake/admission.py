@@ -22,7 +22,6 @@ from services.intake.commands import (
     WithdrawComplaint,
     facts_args,
     facts_from,
-    with_order_defaults,
 )
 from services.intake.domain import Complaint, ConsumerFile
 from services.intake.errors import SourceBlocked
@@ -193,7 +192,7 @@ class Admission(Groups):
             channel=arrival.channel,
             subject_ref=arrival.subject_ref,
             product=arrival.product,
-            order=with_order_defaults(arrival.order),
+            order=arrival.order,
             description=facts.description,
             demands=facts.demands,
             attachments=facts.attachments,

@@ -215,21 +215,6 @@ class UnsubscribeWebhook:
 
 # --- as recorded ------------------------------------------------------------------------
 
-# Order facts added with ComplaintReceived 2.0, as a complaint that did not give them has them.
-ORDER_DEFAULTS: dict[str, Any] = {
-    "sale_channel": "unknown",
-    "delivery_date": None,
-    "declared_value_fen": None,
-    "insured": False,
-}
-
-
-def with_order_defaults(order: dict[str, Any]) -> dict[str, Any]:
-    """The order with every 2.0 field (recorded commands before 2.0 lack them)."""
-    return {**order, **{k: v for k, v in ORDER_DEFAULTS.items() if k not in order}}
-
-
-
 def facts_args(facts: ComplaintFacts) -> dict[str, Any]:
     """A complaint's facts as a recorded command carries them: JSON, the consumer left out."""
     return {

@@ -11,7 +11,6 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from services.intake.commands import with_order_defaults
 from services.intake.errors import ComplaintClosedForActions, OfferNotOpen, SourceAlreadyBlocked
 from services.intake.statuses import NOT_OPEN, step
 from shared.inputs import InputClocked
@@ -82,9 +81,9 @@ class Complaint(Aggregate):
         TOPIC = "intake.Complaint.Created"
 
     class ComplaintReceived(Created):
-        """Step 1 (受理); v2 records the facts remedies are decided on: `order` gains
-        sale_channel, delivery_date, declared_value_fen and insured; `loss_fen` and
-        `fault_date` (contract ComplaintReceived 2.0)."""
+        """Step 1 (受理); v2 records the consumer's loss and the day the fault appeared;
+        the order may carry sale_channel, delivery_date, declared_value_fen and insured
+        (contract ComplaintReceived 2.0)."""
 
         TOPIC = "intake.Complaint.ComplaintReceived"
         class_version = 2
@@ -110,8 +109,8 @@ class Complaint(Aggregate):
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
-            """v1 did not ask: the sale channel "unknown", the rest not known."""
-            state["order"] = with_order_defaults(state["order"])
+            """v1 did not ask: not known. (The order's 2.0 facts are optional in the stored
+            order; the contract's upcast gives the sale channel "unknown".)"""
             state["loss_fen"] = None
             state["fault_date"] = None
 
@@ -326,8 +325,8 @@ class Complaint(Aggregate):
         elif event_type == "RemedyFulfilled":
             shown = ("fulfilment_id", "offer_id", "option_id", "kind", "amount_fen", "reference")
             self.fulfilment = {k: payload[k] for k in shown} | {"at": contract["occurred_at"]}
-        if event_type in ("RemedyOptionsOffered", "ApprovalDenied"):
-            self.approval = None  # no longer pending
+        if self.status != "awaiting_approval":
+            self.approval = None  # pending only while the complaint waits for it
 
     @event("ConsumerActed", topic="intake.Complaint.ConsumerActed")
     def _act(
@@ -395,7 +394,7 @@ class Complaint(Aggregate):
     def _withdraw(
         self, meta: EventMeta, reason: str, sealed_text: dict[str, str] | None = None
     ) -> None:
-        self.status = "withdrawn"
+        self.status, self.approval = "withdrawn", None
         if self.offer_status == "open":
             self.offer_status = "withdrawn"
         self.sealed_text.update(sealed_text or {})

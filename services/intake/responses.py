@@ -24,6 +24,27 @@ class DuplicateContact(BaseModel):
     matched_fields: list[str]
 
 
+class PendingApproval(BaseModel):
+    """Options above the handler's authority, waiting for a supervisor (主管批示)."""
+
+    approval_id: str
+    offer_round: int
+    options: list[dict[str, Any]] = Field(description="The options waiting, as offered.")
+    reason: str
+
+
+class Fulfilment(BaseModel):
+    """The remedy carried out: its kind, amount (integer fen) and reference."""
+
+    fulfilment_id: str
+    offer_id: str
+    option_id: str
+    kind: str
+    amount_fen: int
+    reference: str = Field(description="The payment, shipment or repair reference.")
+    at: Timestamp
+
+
 class ComplaintView(BaseModel):
     """A complaint as its brand sees it: status and offer; the consumer only as a reference."""
 
@@ -51,6 +72,21 @@ class ComplaintView(BaseModel):
     corrections: dict[str, str]
     duplicate_of: UUID | None = Field(
         default=None, description="Only on a 200: the open complaint this contact repeats."
+    )
+    loss_fen: int | None = Field(
+        default=None, description="Integer fen: the consumer's loss beyond the price; absent "
+        "when not given.",
+    )
+    fault_date: Day | None = Field(
+        default=None, description="The day the fault appeared; absent when not given."
+    )
+    approval: PendingApproval | None = Field(
+        default=None,
+        description="Present while options above the handler's authority wait for a "
+        "supervisor (status `awaiting_approval`).",
+    )
+    fulfilment: Fulfilment | None = Field(
+        default=None, description="Present once the chosen remedy was carried out."
     )
 
 

@@ -13,8 +13,20 @@ from services.intake.free_text import CORRECTION, DESCRIPTION
 
 
 def complaint_view(complaint: Complaint) -> dict[str, Any]:
-    """What a brand sees of a complaint: status and offer; PII only as a reference."""
+    """What a brand sees of a complaint: status and offer; PII only as a reference.
+
+    Facts added with ComplaintReceived 2.0 (loss, fault date) and the compensation steps
+    (a pending approval, the fulfilment) appear once known: a response recorded before
+    they existed replays to the same body.
+    """
+    known = {
+        "loss_fen": complaint.loss_fen,
+        "fault_date": complaint.fault_date,
+        "approval": complaint.approval,
+        "fulfilment": complaint.fulfilment,
+    }
     return {
+        **{name: value for name, value in known.items() if value is not None},
         "complaint_id": str(complaint.id),
         "brand_id": complaint.brand_id,
         "status": complaint.status,

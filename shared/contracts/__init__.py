@@ -82,6 +82,39 @@ UPCASTERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {**intake.UPC
 SERVICE_OF_TYPE: dict[str, str] = {t.name: t.service for t in CONTRACT_TYPES.values()}
 
 
+# Rolling upgrade (consumers first): types published labelled with an older version that
+# consumers not yet upgraded read, e.g. {"ComplaintReceived": "1.1"} (`publish_as`).
+PUBLISH_AS: dict[str, str] = {}
+
+
+def publish_as(spec: str) -> dict[str, str]:
+    """Set which types this process publishes under an older version label, from
+    "Type=MAJOR.MINOR,…" (AFTERSALES_PUBLISH_AS; empty: each type's own version).
+
+    The payload stays the current one: a reader of the older major keeps its new fields as
+    unknown fields (a newer minor to it), a current reader upcasts it, which changes nothing
+    (the upcast is idempotent). Only a type with an upcaster, to an older major, qualifies.
+    """
+    chosen = parse_publish_as(spec)
+    PUBLISH_AS.clear()
+    PUBLISH_AS.update(chosen)
+    return chosen
+
+
+def parse_publish_as(spec: str) -> dict[str, str]:
+    """"Type=MAJOR.MINOR,…" checked (see `publish_as`); ValueError saying what is wrong."""
+    chosen: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        name, _, version = item.partition("=")
+        contract_type = CONTRACT_TYPES.get(name.strip())
+        if contract_type is None or name.strip() not in UPCASTERS:
+            raise ValueError(f"{name.strip()!r} has no older major to publish as")
+        if major_of(version.strip()) >= contract_type.major:
+            raise ValueError(f"{name.strip()} {version.strip()} is not an older major")
+        chosen[contract_type.name] = version.strip()
+    return chosen
+
+
 class ContractError(ValueError):
     """A message that is not a contract event this build can process."""
 
@@ -139,7 +172,7 @@ def make_contract(
     return ContractEvent(
         event_id=event_id,
         type=event_type,
-        schema_version=contract_type.version,
+        schema_version=PUBLISH_AS.get(event_type, contract_type.version),
         service=contract_type.service,
         complaint_id=complaint_id,
         brand_id=brand_id,
@@ -179,7 +212,7 @@ def parse_contract(data: bytes) -> ContractEvent:
             if upcaster is not None and int(match.group(1)) < contract_type.major:
                 return event.model_copy(update={"payload": upcaster(event.payload)})
             contract_type.payload.model_validate(event.payload)
-        except ValueError as error:
+        except (ValueError, TypeError) as error:
             raise ContractError(f"payload of {event.type} is not valid: {error}") from error
     return event
 

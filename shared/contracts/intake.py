@@ -98,12 +98,15 @@ def upcast_complaint_received(payload: dict[str, Any]) -> dict[str, Any]:
     else "local" when media exposure was flagged (flagged as assumed), else "none".
     """
     upcast = dict(payload)
-    order = dict(upcast.get("order") or {})
-    order.setdefault("sale_channel", "unknown")
-    order.setdefault("delivery_date", None)
-    order.setdefault("declared_value_fen", None)
-    order.setdefault("insured", False)
-    upcast["order"] = order
+    order = upcast.get("order")
+    if isinstance(order, dict):  # anything else: refused by the validation below
+        upcast["order"] = {
+            "sale_channel": "unknown",
+            "delivery_date": None,
+            "declared_value_fen": None,
+            "insured": False,
+            **order,
+        }
     upcast.setdefault("loss_fen", None)
     upcast.setdefault("fault_date", None)
     if upcast.get("media_reach") is None:

@@ -23,9 +23,10 @@ def received(
         "channel": "phone",
         "subject_ref": "subject-1",
         "product": {"category": "电视 television"},
-        "order": {"price_fen": 329900},
+        "order": {"price_fen": 329900, "sale_channel": "in_store"},
         "description": "电视黑屏，质量故障",
         "demands": [{"kind": "exchange"}],
+        "media_reach": "none",
         **payload,
     }
     complaint_id = complaint_id or uuid.uuid4()
@@ -143,7 +144,7 @@ async def test_poison_messages_go_to_the_dead_letter_subject_and_the_stream_move
     js = (await routing.admin_bus()).js
     await js.publish("intake.acme.x.ComplaintReceived", b"{not json", stream="INTAKE")
     newer = json.loads(received().to_json())
-    newer["schema_version"] = "2.0"
+    newer["schema_version"] = "3.0"  # ComplaintReceived is at 2.x
     await js.publish(
         f"intake.acme.{newer['complaint_id']}.ComplaintReceived",
         json.dumps(newer).encode(),

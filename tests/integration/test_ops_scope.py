@@ -119,6 +119,7 @@ def _poison(subject_service: str, event_type: str, brand: str) -> tuple[str, byt
         correlation_id=complaint_id,
         type=event_type,
         service=subject_service,
+        schema_version="1.0",  # a version every type reads: the payload is what is wrong
     )
     event["payload"] = {"channel": PII, "note": f"call me on {PII}"}
     subject = f"{subject_service}.{brand}.{complaint_id}.{event_type}"

@@ -18,10 +18,11 @@ from uuid import UUID
 from eventsourcing.persistence import Tracking
 
 from shared.contracts import ContractEvent, make_contract
+from shared.inputs import COMMAND_TOPIC
 from shared.replay import verify_replay
 from shared.settings import Settings, application_secrets, persistence_env, prepare_store
 from shared.store import ServiceApplication
-from tests.platform import SPECS
+from tests.platform import SPECS, complaint_body, register_brand
 
 COMPLAINT_ID = UUID("2b7e1f3c-9a4d-4e5f-8c6b-0d1a2e3f4a5b")
 PUBLISHED_AT_1_1: dict[str, Any] = {  # as intake 1.1 published it: no 2.0 field
@@ -131,3 +132,99 @@ def test_replay_over_a_recorded_1_1_complaint_received_is_exact(settings: Settin
         assert report.differences == [], f"{name}: {[str(d) for d in report.differences]}"
         assert report.inputs >= 1, report.summary()
         assert report.events > report.inputs, report.summary()
+
+
+# --- intake: commands and ComplaintReceived recorded by the 1.x build -------------------
+
+NEW_ORDER_FACTS = ("sale_channel", "delivery_date", "declared_value_fen", "insured")
+
+
+def rewrite(app: ServiceApplication, topic: str, change: Any) -> int:
+    """Rewrite every stored event of `topic` in place (as the 1.x build had written it)."""
+    recorder: Any = app.recorder
+    postgres = hasattr(recorder.datastore, "schema")
+    table = recorder.events_table_name
+    if postgres:
+        sql = (
+            f'UPDATE "{recorder.datastore.schema}"."{table}" SET state = %s '
+            "WHERE originator_id = %s AND originator_version = %s"
+        )
+    else:
+        sql = f"UPDATE {table} SET state = ? WHERE originator_id = ? AND originator_version = ?"
+    changed = 0
+    for stored in recorder.select_notifications(1, 100_000, topics=[topic]):
+        state = json.loads(stored.state)
+        if not change(state):
+            continue
+        new_state = json.dumps(state, separators=(",", ":"), ensure_ascii=False).encode()
+        key: Any = stored.originator_id if postgres else UUID(str(stored.originator_id)).hex
+        with recorder.datastore.transaction(commit=True) as cursor:
+            cursor.execute(sql, (new_state, key, stored.originator_version))
+        changed += 1
+    return changed
+
+
+def as_v1_received(state: dict[str, Any]) -> bool:
+    """ComplaintReceived v1: no class_version, loss or fault date; the order as 1.x took it."""
+    assert state.pop("class_version") == 2, "written by the 2.0 build"
+    state.pop("loss_fen")
+    state.pop("fault_date")
+    for name in NEW_ORDER_FACTS:
+        state["order"].pop(name)
+    return True
+
+
+def as_1x_command(state: dict[str, Any]) -> bool:
+    """complaint.receive as the 1.x build recorded it: its facts had none of the 2.0 ones."""
+    if state["name"] != "complaint.receive":
+        return False
+    facts = state["args"]["facts"]
+    facts.pop("loss_fen")
+    facts.pop("fault_date")
+    for name in NEW_ORDER_FACTS:
+        facts["order"].pop(name)
+    return True
+
+
+async def test_intake_replays_commands_and_complaints_recorded_by_the_1x_build(
+    service: Any, settings: Settings
+) -> None:
+    intake = await service("intake")
+    brand = await register_brand(intake, "old-brand")
+    ids = []
+    for number in range(3):
+        body = complaint_body(consumer={"name": "李女士", "phone": f"1390000{number:04d}"})
+        posted = await intake.client.post("/v1/complaints", json=body, headers=brand)
+        assert posted.status_code == 201, posted.text
+        ids.append(UUID(posted.json()["complaint_id"]))
+    await intake.stop()
+
+    app = open_app("intake", settings)
+    try:
+        assert rewrite(app, "intake.Complaint.ComplaintReceived", as_v1_received) == 3
+        assert rewrite(app, COMMAND_TOPIC, as_1x_command) == 3
+    finally:
+        app.close()
+
+    report = verify_replay("intake", SPECS["intake"].application, live_env("intake", settings))
+    assert report.differences == [], [str(d) for d in report.differences]
+    assert report.inputs >= 3, report.summary()
+    app = open_app("intake", settings)
+    try:
+        (row, *_) = app.recorder.select_notifications(
+            1, 10, topics=["intake.Complaint.ComplaintReceived"]
+        )
+        assert "loss_fen" not in json.loads(row.state)
+        decoded = vars(app.mapper.to_domain_event(row))
+        assert (decoded["loss_fen"], decoded["fault_date"]) == (None, None), "upcast v1 → v2"
+        complaint: Any = app.repository.get(ids[0])  # v1, upcast on loading
+        assert (complaint.loss_fen, complaint.fault_date) == (None, None)
+        assert "sale_channel" not in complaint.order
+        published = [
+            c for _, c in app.contracts_since(1, 1000) if c and c.type == "ComplaintReceived"
+        ]
+        assert len(published) == 3
+        assert {c.payload["order"]["sale_channel"] for c in published} == {"unknown"}
+        assert {c.schema_version for c in published} == {"2.0"}
+    finally:
+        app.close()

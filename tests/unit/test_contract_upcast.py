@@ -11,16 +11,27 @@ ComplaintReceived v1 loads as v2.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import pytest
 from eventsourcing.persistence import StoredEvent
+from pydantic import Field
 
 from services.routing.severity import assess
-from shared.contracts import ContractError, parse_contract, upcast_recorded
+from shared.contracts import (
+    ContractError,
+    ContractEvent,
+    make_contract,
+    parse_contract,
+    parse_publish_as,
+    publish_as,
+    upcast_recorded,
+)
+from shared.contracts.base import Payload
 from shared.contracts.intake import ComplaintReceived, upcast_complaint_received
 from shared.inputs import UpstreamInput
 from shared.settings import Settings, persistence_env
@@ -161,3 +172,83 @@ def test_a_stored_input_recorded_at_1x_decodes_upcast(tmp_path: Path) -> None:
         assert json.loads(stored.state)["contract"]["payload"] == V1_1
     finally:
         app.close()
+
+
+# --- rolling upgrade: publish 2.0 under the 1.1 label until every consumer reads 2.x ------
+
+
+@pytest.fixture
+def published_as_1_1() -> Iterator[None]:
+    publish_as("ComplaintReceived=1.1")
+    try:
+        yield
+    finally:
+        publish_as("")
+
+
+class _OrderV1(Payload):
+    price_fen: int | None = Field(default=None, ge=0)
+
+
+class _ComplaintReceivedV1_1(Payload):
+    """What a consumer built for 1.1 validates (its fields; unknown ones are kept)."""
+
+    channel: str
+    subject_ref: str
+    order: _OrderV1
+    demands: list[dict[str, Any]]
+    media_reach: Literal["none", "private", "local", "regional", "national"] | None = None
+
+
+def test_publishing_as_1_1_is_read_by_old_and_new_consumers(published_as_1_1: None) -> None:
+    current = upcast_complaint_received(V1_0) | {
+        "order": {**V1_0["order"], "sale_channel": "distance"},
+        "loss_fen": 1200,
+    }
+    event = make_contract(
+        event_id=UUID(int=8),
+        event_type="ComplaintReceived",
+        complaint_id=COMPLAINT_ID,
+        brand_id="acme",
+        occurred_at=datetime(2026, 3, 2, 2, 0, tzinfo=UTC),
+        trace_id="ab" * 16,
+        causation_id=None,
+        payload=current,
+    )
+    assert event.schema_version == "1.1", "the label a 1.x consumer accepts"
+    old_reader = _ComplaintReceivedV1_1.model_validate(event.payload)
+    assert old_reader.model_dump()["order"]["sale_channel"] == "distance", "kept, unknown"
+    new_reader = parse_contract(event.to_json())
+    assert new_reader.payload == event.payload, "the idempotent upcast changes nothing"
+    assert new_reader.payload["media_reach_assumed"] is False
+    other = build_withdrawn()
+    assert other.schema_version == "1.0", "other types keep their own version"
+
+
+def build_withdrawn() -> ContractEvent:
+    return make_contract(
+        event_id=UUID(int=9),
+        event_type="ComplaintWithdrawn",
+        complaint_id=COMPLAINT_ID,
+        brand_id="acme",
+        occurred_at=datetime(2026, 3, 2, 2, 0, tzinfo=UTC),
+        trace_id="ab" * 16,
+        causation_id=None,
+        payload={"reason": "r"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "error"),
+    [
+        ("HandlerAssigned=0.9", "'HandlerAssigned' has no older major"),
+        ("Nope=1.0", "'Nope' has no older major"),
+        ("ComplaintReceived=2.0", "ComplaintReceived 2.0 is not an older major"),
+        ("ComplaintReceived=one", "is not MAJOR.MINOR"),
+    ],
+)
+def test_publish_as_names_what_is_wrong(spec: str, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        parse_publish_as(spec)
+    assert publish_as("") == {}
+    assert build_withdrawn().schema_version == "1.0"

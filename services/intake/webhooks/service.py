@@ -56,13 +56,21 @@ class WebhookUseCases(ServiceApplication):
             self.on(event_type, self.fan_out)
 
     def fan_out(self, contract: ContractEvent, processing: ProcessingEvent[UUID]) -> None:
-        """Schedule one delivery per matching subscription, saved with the tracking position."""
+        """Schedule one delivery per matching subscription, saved with the tracking position.
+
+        A delivery's id derives from the subscription and the event: the same contract event
+        arriving again at another stream position (republished after the broker's duplicate
+        window) finds its delivery scheduled and is not delivered twice.
+        """
         directory = self.get_or_none(directory_id(contract.brand_id))
         if not isinstance(directory, WebhookDirectory):
             return
         for subscription_id in directory.subscribers_of(contract.type):
+            delivery_id = derive_id(subscription_id, contract.event_id)
+            if self.get_or_none(delivery_id) is not None:
+                continue  # this event was fanned out to this subscription already
             delivery = WebhookDelivery(
-                id=derive_id(subscription_id, contract.event_id),
+                id=delivery_id,
                 meta=EventMeta.caused_by(contract),
                 subscription_id=subscription_id,
                 event_id=str(contract.event_id),
