@@ -280,7 +280,7 @@ class CompensationApplication(RemedyPolicyBook, CachedCases):
             amount_fen=amount,
             reference=cmd.args["reference"],
             fulfilled_by=cmd.args["by"],
-            notice=rounds.notice(kind, amount, cmd.args["reference"]),
+            notice=rounds.notice(kind, amount, cmd.args["reference"], _includes(case, option_id)),
         )
         processing.collect_events(case)
         key = product_key(case.brand_id, case.received or {})
@@ -304,3 +304,11 @@ class CompensationApplication(RemedyPolicyBook, CachedCases):
     def case(self, complaint_id: UUID) -> CompensationCase | None:
         found = self.get_or_none(complaint_id)
         return found if isinstance(found, CompensationCase) else None
+
+
+def _includes(case: CompensationCase, option_id: str) -> list[dict[str, Any]]:
+    """The parts that came with an option of the case's current offer."""
+    for option in (case.offer or {}).get("options", []):
+        if option["option_id"] == option_id:
+            return list(option.get("includes") or [])
+    return []

@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from services.compensation.offers import Counter, Proposal
+from services.compensation.packages import COUNTER_RULES, Package, bundle
 from shared.money import format_fen
 from shared.store import derive_id
 
@@ -86,12 +87,18 @@ def plan_round(
     offer_id = offer_id_of(complaint_id, offer_round)
     version = proposals[0].policy_version if proposals else ""
     proposed = list(proposals)
-    countered = _counter_proposal(counter, proposals, version)
-    if countered is not None and countered.amount_fen > authority_fen:
-        proposed.append(countered)  # escalated: a supervisor decides on the counter
-    options = [_option(offer_id, i, p, decision_date) for i, p in enumerate(proposed)]
-    above = [o for o in options if o["amount_fen"] > authority_fen]
-    reason = _reason(above, authority_fen)
+    if not any(p.rule_id.startswith(COUNTER_RULES) for p in proposals):
+        countered = _counter_proposal(counter, proposals, version)
+        if countered is not None and countered.amount_fen > authority_fen:
+            proposed.append(countered)  # escalated: a supervisor decides on the counter
+    packages = bundle(proposed)
+    options = [_option(offer_id, i, p, decision_date) for i, p in enumerate(packages)]
+    above = [
+        option
+        for option, package in zip(options, packages, strict=True)
+        if option["amount_fen"] > authority_fen or package.needs_approval_reason
+    ]
+    reason = _reason(above, authority_fen, packages)
     if offer_round > MAX_ROUNDS:
         above = list(options)
         reason = (
@@ -126,12 +133,19 @@ def expired(expires_on: str | None, on: date) -> bool:
     return expires_on is not None and on > date.fromisoformat(expires_on)
 
 
-def notice(kind: str, amount_fen: int, reference: str) -> str:
-    """The written notice to the consumer when a remedy is carried out (Chinese)."""
-    what = KIND_ZH.get(kind, kind)
-    amount = f"（{format_fen(amount_fen)}）" if amount_fen else ""
+def notice(
+    kind: str, amount_fen: int, reference: str, includes: list[dict[str, Any]] | None = None
+) -> str:
+    """The written notice to the consumer when a remedy is carried out (Chinese): the remedy
+    chosen and every part that came with it."""
+    parts = includes or []
+    head = amount_fen - sum(int(p["amount_fen"]) for p in parts)
+    what = KIND_ZH.get(kind, kind) + (f"（{format_fen(head)}）" if head > 0 else "")
+    for part in parts:
+        amount = f"{format_fen(part['amount_fen'])}" if part["amount_fen"] else ""
+        what += f"、{KIND_ZH.get(part['kind'], part['kind'])}{amount}"
     return (
-        f"尊敬的顾客：您选择的{what}{amount}已办理完成，凭证号 {reference}。"
+        f"尊敬的顾客：您选择的{what}已办理完成，凭证号 {reference}。"
         "如有任何疑问，请随时与我们联系。感谢您的耐心与理解。"
     )
 
@@ -155,25 +169,31 @@ def _counter_proposal(
     )
 
 
-def _option(offer_id: str, index: int, proposal: Proposal, day: date) -> dict[str, Any]:
+def _option(offer_id: str, index: int, package: Package, day: date) -> dict[str, Any]:
+    """One option: a whole remedy (its first part names it, `includes` lists the rest)."""
+    head = package.head
     return {
         "option_id": str(derive_id(offer_id, index)),
-        "kind": proposal.kind,
-        "amount_fen": proposal.amount_fen,
-        "description": proposal.explanation,
-        "rule_id": proposal.rule_id,
-        "basis": proposal.basis,
-        "ground": proposal.ground,
-        "statutory": proposal.statutory,
-        "policy_version": proposal.policy_version,
-        "explanation": proposal.explanation,
+        "kind": head.kind,
+        "amount_fen": package.amount_fen,
+        "description": package.explanation,
+        "rule_id": head.rule_id,
+        "basis": head.basis,
+        "ground": head.ground,
+        "statutory": package.statutory,
+        "policy_version": head.policy_version,
+        "explanation": package.explanation,
         "expires_on": (day + timedelta(days=OFFER_VALIDITY_DAYS)).isoformat(),
+        "includes": package.includes(),
     }
 
 
-def _reason(above: list[dict[str, Any]], authority_fen: int) -> str:
+def _reason(above: list[dict[str, Any]], authority_fen: int, packages: list[Package]) -> str:
     if not above:
         return ""
+    beyond = [p.needs_approval_reason for p in packages if p.needs_approval_reason]
+    if beyond and all(o["amount_fen"] <= authority_fen for o in above):
+        return "beyond the law and the brand's policy: " + "; ".join(beyond)
     listed = ", ".join(f"{o['kind']} {format_fen(o['amount_fen'])}" for o in above)
     statutory = sum(1 for o in above if o["statutory"])
     law = f" ({statutory} statutory)" if statutory else ""

@@ -26,6 +26,19 @@ class ApologyIssued(EventPayload):
     template_version: str | None = None
 
 
+class RemedyPart(Payload):
+    """A part that comes with an option (1.1): what the law adds on top of the remedy
+    chosen (statutory damages, the loss) and the brand's gesture, each with its rule."""
+
+    kind: str
+    amount_fen: int = Field(ge=0)
+    rule_id: str | None = None
+    basis: str | None = None
+    ground: str | None = None
+    statutory: bool = False
+    explanation: str | None = None
+
+
 class RemedyOption(Payload):
     """One remedy; 1.1 (POLICY): the rule that produced it and a consumer-readable line."""
 
@@ -41,6 +54,9 @@ class RemedyOption(Payload):
     policy_version: str | None = None
     explanation: str | None = None  # Chinese, one line
     expires_on: date | None = None
+    # The parts that come with this option (the consumer accepts one option, whole);
+    # `amount_fen` is the value of all of them.
+    includes: list[RemedyPart] = Field(default_factory=list)
 
 
 class RemedyOptionsOffered(EventPayload):
