@@ -54,7 +54,12 @@ from shared.security import (
     sign_request,
 )
 
-LISTS_WITH_CURSOR = ("/v1/complaints", "/v1/webhooks/deliveries", "/v1/ops/queues")
+LISTS_WITH_CURSOR = (
+    "/v1/complaints",
+    "/v1/webhooks/deliveries",
+    "/v1/ops/queues",
+    "/v1/ops/approvals",
+)
 # A valid batch of thousands is the bulk benchmark's job (bench/bulk.md): here it would hold
 # the store's writer for seconds on a shared CI machine. Negative cases (5001 items) stay.
 MAX_FUZZ_BATCH = 50
