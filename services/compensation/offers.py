@@ -51,7 +51,7 @@ from services.compensation.entitlements import (
     entitlements,
     goodwill_offers,
 )
-from services.compensation.policy import GROUNDS, RemedyPolicy
+from services.compensation.policy import GROUNDS, RemedyPolicy, product_category
 from shared.money import format_fen
 
 # Operator findings (LiabilityDetermined.finding) the policy engine understands.
@@ -127,10 +127,10 @@ def propose(policy: RemedyPolicy, situation: Situation) -> list[Proposal]:
     received = situation.received
     order = received.get("order") or {}
     price = _fen(order.get("price_fen"))
-    category = (received.get("product") or {}).get("category")
+    category = product_category(policy, (received.get("product") or {}).get("category"))
     findings = situation.findings
     consumer_caused = "consumer_caused" in findings
-    facts = _facts(situation)
+    facts = _facts(policy, situation)
     owed = _best_per_kind(entitlements(policy, facts))
     out: list[Proposal] = [_from_entitlement(e) for e in owed]
     have = {p.kind for p in out}
@@ -158,7 +158,7 @@ def propose(policy: RemedyPolicy, situation: Situation) -> list[Proposal]:
     return out + extras
 
 
-def _facts(situation: Situation) -> Facts:
+def _facts(policy: RemedyPolicy, situation: Situation) -> Facts:
     """The recorded facts, read with defaults so a 1.x-shaped ComplaintReceived works too."""
     received = situation.received
     order = received.get("order") or {}
@@ -177,7 +177,11 @@ def _facts(situation: Situation) -> Facts:
         price_fen=_fen(order.get("price_fen")),
         purchase_date=purchased,
         decision_date=decided,
-        category=(received.get("product") or {}).get("category") if dated else None,
+        category=(
+            product_category(policy, (received.get("product") or {}).get("category"))
+            if dated
+            else None
+        ),
         delivery_date=_date(order.get("delivery_date")),
         fault_date=fault,
         distance_sale=order.get("sale_channel") == "distance",

@@ -33,6 +33,7 @@ from services.compensation.offers import Proposal
 ALTERNATIVES = ("refund", "exchange", "repair", "redo")
 ON_TOP = ("damages", "compensation", "apology")
 MOVES_GOODS = ("refund", "exchange", "repair")
+GESTURES = ("voucher", "gift", "discount", "shipping", "card_transfer")
 COUNTER_RULES = ("counter_",)
 
 

@@ -27,6 +27,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from shared.money import multiply_fen
+from shared.textfold import fold_key
 
 DEFAULT_DOCUMENT = Path(__file__).parent / "data" / "policy_default.json"
 BASIS_POINTS = 10_000
@@ -58,6 +59,8 @@ class SanbaoCategory(_Model):
     depreciation_bp_per_day: int = Field(ge=0, le=BASIS_POINTS)
     source: str = Field(min_length=1, max_length=400)
     note: str = Field(default="", max_length=400)
+    # Other words a complaint names the category by (冰箱 for 家用电冰箱, 彩电...).
+    aliases_zh: tuple[str, ...] = Field(default=(), max_length=20)
 
     @model_validator(mode="after")
     def _periods_nest(self) -> SanbaoCategory:
@@ -345,3 +348,57 @@ def effective_category(
 ) -> SanbaoCategory | None:
     """The brand's periods for a category, else the statutory baseline's, else None."""
     return policy.category(name) or (baseline or default_policy()).category(name)
+
+
+# Category names as complaints write them ("冰箱 refrigerator", "彩電", "Color TV"): the
+# policy's keys are words of ASCII letters, digits and underscores.
+_WORDS = re.compile(r"[a-z0-9]+")
+
+
+def product_category(
+    policy: RemedyPolicy, written: str | None, baseline: RemedyPolicy | None = None
+) -> str | None:
+    """The policy's category key for a product category as the complaint wrote it.
+
+    Matched after folding (NFKC, case, traditional → simplified): the key itself, the key's
+    words in order ("color tv", "washing-machine"), the Chinese name or an alias; the 三包
+    table first (the brand's, then the law's, in document order), then the redo and prepaid
+    service categories. None when nothing matches: no 三包 period is assumed."""
+    if not written or not written.strip():
+        return None
+    folded = fold_key(written.strip())
+    words = " ".join(_WORDS.findall(folded))
+    tables = [*policy.sanbao, *(baseline or default_policy()).sanbao]
+    for entry in tables:
+        if folded == entry.category or _has_words(words, entry.category):
+            return entry.category
+    for entry in tables:
+        names = (entry.name_zh, *entry.aliases_zh)
+        if any(fold_key(name) in folded for name in names):
+            return entry.category
+    for key in (*policy.redo_categories, *policy.prepaid_categories):
+        if folded == key or _has_words(words, key) or any(
+            fold_key(name) in folded for name in _SERVICE_NAMES.get(key, ())
+        ):
+            return key
+    return None
+
+
+def _has_words(words: str, key: str) -> bool:
+    phrase = key.replace("_", " ")
+    return f" {phrase} " in f" {words} "
+
+
+_SERVICE_NAMES: dict[str, tuple[str, ...]] = {
+    "dry_cleaning": ("干洗",),
+    "laundry": ("洗衣服务", "洗衣店"),
+    "photo": ("照片", "冲印", "摄影"),
+    "photo_printing": ("冲印",),
+    "tailoring": ("裁缝", "改衣"),
+    "printing": ("印刷",),
+    "prepaid_card": ("预付卡", "储值卡", "充值卡", "消费卡", "购物卡"),
+    "membership": ("会员卡", "会籍"),
+    "fitness": ("健身",),
+    "beauty": ("美容", "美发"),
+    "education": ("培训", "课程"),
+}

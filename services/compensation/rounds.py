@@ -12,12 +12,12 @@ supervisor whatever its amounts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 from services.compensation.offers import Counter, Proposal
-from services.compensation.packages import COUNTER_RULES, Package, bundle
+from services.compensation.packages import COUNTER_RULES, GESTURES, Package, bundle
 from shared.money import format_fen
 from shared.store import derive_id
 
@@ -61,6 +61,8 @@ class Plan:
     reason: str
     policy_version: str
     replaces_offer_id: str | None
+    # The brand's gestures alone, offered when a denial leaves no option standing.
+    fallback: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +73,7 @@ class Plan:
             "reason": self.reason,
             "policy_version": self.policy_version,
             "replaces_offer_id": self.replaces_offer_id,
+            "fallback": self.fallback,
         }
 
 
@@ -104,7 +107,17 @@ def plan_round(
         reason = (
             f"round {offer_round} after {MAX_ROUNDS} rounds of negotiation: a supervisor decides"
         )
-    return Plan(offer_id, offer_round, options, above, reason, version, replaces_offer_id)
+    gestures = bundle([p for p in proposed if p.kind in GESTURES])
+    fallback = [
+        option
+        for option in (
+            _option(offer_id, len(options) + i, p, decision_date) for i, p in enumerate(gestures)
+        )
+        if option["amount_fen"] <= authority_fen
+    ]
+    return Plan(
+        offer_id, offer_round, options, above, reason, version, replaces_offer_id, fallback
+    )
 
 
 def offer_kwargs(
@@ -115,9 +128,10 @@ def offer_kwargs(
     out."""
     held = {o["option_id"] for o in plan["above"]} if denied else set()
     expires_on = (decision_date + timedelta(days=OFFER_VALIDITY_DAYS)).isoformat()
-    options = [
-        dict(o, expires_on=expires_on) for o in plan["options"] if o["option_id"] not in held
-    ]
+    standing = [o for o in plan["options"] if o["option_id"] not in held]
+    if not standing:  # a denial left nothing: the brand's gestures alone, never an empty offer
+        standing = list(plan.get("fallback") or [])
+    options = [dict(o, expires_on=expires_on) for o in standing]
     return {
         "offer_id": plan["offer_id"],
         "options": options,

@@ -87,7 +87,9 @@ class Upstream:
             "channel": "phone",
             "subject_ref": "subject-1",
             "product": {"category": "冰箱 refrigerator", "serial": serial},
-            "order": {"price_fen": PRICE, "purchase_date": "2026-02-20", "sale_channel": "in_store"},
+            "order": {
+                "price_fen": PRICE, "purchase_date": "2026-02-20", "sale_channel": "in_store"
+            },
             "media_reach": "none",
             "description": "冰箱不制冷，质量故障",
             "demands": [{"kind": "refund"}],
@@ -136,6 +138,20 @@ def last(found: list[ContractEvent], event_type: str) -> dict[str, Any]:
     return [e for e in found if e.type == event_type][-1].payload
 
 
+def head(option: dict[str, Any]) -> tuple[str, int]:
+    """An option's own kind and amount (its parts' amounts taken out of the total)."""
+    parts = sum(part["amount_fen"] for part in option.get("includes") or [])
+    return option["kind"], option["amount_fen"] - parts
+
+
+def all_parts(options: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    """Every (kind, amount) the options carry: their heads and the parts that come with them."""
+    found = [head(option) for option in options]
+    for option in options:
+        found += [(part["kind"], part["amount_fen"]) for part in option.get("includes") or []]
+    return found
+
+
 def supervisor(compensation: RunningService) -> dict[str, str]:
     return ops_token(compensation, ("supervisor",), (BRAND,), sub="supervisor-wang")
 
@@ -171,7 +187,7 @@ async def approval_granted(compensation: RunningService, upstream: Upstream) -> 
     found = await events(compensation, complaint_id, "ApprovalRequested")
     assert [e.type for e in found] == ["ApologyIssued", "ApprovalRequested"]  # nothing offered
     asked = last(found, "ApprovalRequested")
-    assert [(o["kind"], o["amount_fen"]) for o in asked["options"]] == [("refund", PRICE)]
+    assert [head(o) for o in asked["options"]] == [("refund", PRICE)]
     assert asked["authority_fen"] == FRONTLINE
     assert "¥500.00" in asked["reason"]
     view = await case_view(compensation, complaint_id)
@@ -190,7 +206,7 @@ async def approval_granted(compensation: RunningService, upstream: Upstream) -> 
     assert "13912345678" not in last(found, "ApprovalGranted")["reason"]  # redacted
     offer = last(found, "RemedyOptionsOffered")
     assert offer["round"] == 1
-    assert ("refund", PRICE) in [(o["kind"], o["amount_fen"]) for o in offer["options"]]
+    assert ("refund", PRICE) in [head(o) for o in offer["options"]]
     days = {business_date(moment) + timedelta(days=15) for moment in (before, datetime.now(UTC))}
     assert offer["expires_on"] in {day.isoformat() for day in days}  # from the decision's day
 
@@ -237,7 +253,7 @@ async def counter_round(compensation: RunningService, upstream: Upstream) -> Non
     assert [e.type for e in found][-2:] == ["CounterProposalReceived", "ApprovalRequested"]
     asked = last(found, "ApprovalRequested")
     assert asked["offer_round"] == 2
-    assert ("compensation", 2_000_000) in [(o["kind"], o["amount_fen"]) for o in asked["options"]]
+    assert ("compensation", 2_000_000) in all_parts(asked["options"])
     denied = await decide(compensation, complaint_id, asked["approval_id"], "deny")
     assert denied.status_code == 200
     second = await offered(compensation, complaint_id, 2)
@@ -428,7 +444,7 @@ async def test_fraud_damages_above_authority_wait_and_cannot_be_denied(service: 
     assert response.status_code == 200, response.text
     asked = await requested(compensation, complaint_id)
     damages = [o for o in asked["options"] if o["statutory"]]
-    assert ("damages", 3 * PRICE) in [(o["kind"], o["amount_fen"]) for o in damages]
+    assert ("damages", 3 * PRICE) in all_parts(damages)
     denied = await decide(compensation, complaint_id, asked["approval_id"], "deny")
     assert denied.status_code == 409
     assert "statutory" in denied.json()["detail"]

@@ -33,14 +33,19 @@ REFUND_AND_VOUCHER = [proposal("refund", 459_900), proposal("voucher", 2_000)]
 
 
 def test_options_within_authority_are_offered_at_once_with_derived_ids_and_expiry() -> None:
-    plan = rounds.plan_round(COMPLAINT, 1, [proposal("repair", 0), proposal("voucher", 2_000)],
-                             50_000, DAY)  # fmt: skip
+    plan = rounds.plan_round(COMPLAINT, 1, [proposal("repair", 0), proposal("exchange", 0),
+                             proposal("voucher", 2_000)], 50_000, DAY)  # fmt: skip
     assert plan.above == []
     assert plan.offer_id == str(derive_id(COMPLAINT, "offer", 1))
     assert [o["option_id"] for o in plan.options] == [
         str(derive_id(plan.offer_id, 0)),
         str(derive_id(plan.offer_id, 1)),
     ]
+    # each option is a whole remedy: the brand's gesture comes with it, not instead of it
+    assert [(o["kind"], o["amount_fen"]) for o in plan.options] == [
+        ("repair", 2_000), ("exchange", 2_000)
+    ]
+    assert [p["kind"] for p in plan.options[0]["includes"]] == ["voucher"]
     offer = rounds.offer_kwargs(plan.as_dict(), DAY)
     assert offer["expires_on"] == "2026-03-17"  # 15 calendar days
     assert {o["expires_on"] for o in offer["options"]} == {"2026-03-17"}
@@ -51,7 +56,7 @@ def test_one_option_above_authority_holds_the_whole_round_for_approval() -> None
     plan = rounds.plan_round(COMPLAINT, 1, REFUND_AND_VOUCHER, 50_000, DAY)
     assert [o["kind"] for o in plan.above] == ["refund"]
     assert "¥500.00" in plan.reason
-    assert "refund ¥4,599.00" in plan.reason
+    assert "refund ¥4,619.00" in plan.reason  # the refund and the voucher that comes with it
 
 
 def test_every_option_above_authority_still_asks_nothing_is_dropped() -> None:
@@ -69,10 +74,15 @@ def test_a_statutory_option_above_authority_waits_and_is_marked() -> None:
 def test_denied_options_are_left_out_and_the_expiry_runs_from_the_decision_day() -> None:
     plan = rounds.plan_round(COMPLAINT, 1, REFUND_AND_VOUCHER, 50_000, DAY)
     offer = rounds.offer_kwargs(plan.as_dict(), date(2026, 3, 5), denied=True)
-    assert [o["kind"] for o in offer["options"]] == ["voucher"]
+    # the refund denied, nothing else stood: the brand's gesture alone, never an empty offer
+    assert [(o["kind"], o["amount_fen"]) for o in offer["options"]] == [("voucher", 2_000)]
     assert offer["expires_on"] == "2026-03-20"
     granted = rounds.offer_kwargs(plan.as_dict(), date(2026, 3, 5))
-    assert [o["kind"] for o in granted["options"]] == ["refund", "voucher"]
+    assert [(o["kind"], o["amount_fen"]) for o in granted["options"]] == [("refund", 461_900)]
+    mixed = rounds.plan_round(COMPLAINT, 1, [*REFUND_AND_VOUCHER[:1], proposal("repair", 0),
+                              REFUND_AND_VOUCHER[1]], 50_000, DAY)  # fmt: skip
+    partly = rounds.offer_kwargs(mixed.as_dict(), DAY, denied=True)
+    assert [o["kind"] for o in partly["options"]] == ["repair"]
 
 
 def test_a_counter_above_authority_is_escalated_and_one_within_is_left_to_the_engine() -> None:

@@ -299,6 +299,7 @@ def test_compensation_publishes_apology_offer_and_answers_but_not_refusals() -> 
         "policy_version": None,
         "explanation": None,
         "expires_on": None,
+        "includes": [],
     }
     assert offer.payload == {
         "offer_id": "offer-1",
@@ -340,7 +341,7 @@ def test_an_approval_publishes_the_options_waiting_but_not_the_planned_round() -
     assert "requested_at" not in requested.payload
     assert requested.payload["options"] == [  # 1.1 option fields defaulted
         {**option, "rule_id": None, "basis": None, "ground": None, "statutory": False,
-         "policy_version": None, "explanation": None, "expires_on": None}
+         "policy_version": None, "explanation": None, "expires_on": None, "includes": []}
     ]
     assert case.offer_status == "awaiting_approval"
 
