@@ -116,15 +116,13 @@ def _approval(client: httpx.Client, ops: httpx.Client, timeout: float) -> bool:
     if paid.status_code != 200:
         print(f"   could not record the refund: {paid.status_code} {paid.text}")
         return False
-    done = _until(
-        client, f"/v1/complaints/{complaint_id}", lambda c: c["status"] == "fulfilled", timeout
-    )
+    done = _until(client, f"/v1/complaints/{complaint_id}", lambda c: c.get("fulfilment"), timeout)
     case = ops.get(f"/v1/cases/{complaint_id}").json()
     if done is None or not case.get("fulfilment"):
-        print("   the fulfilment did not reach the brand's status in time")
+        print("   the fulfilment did not reach the brand's view in time")
         return False
-    print(f"   fulfilled    status {done['status']}; the notice the brand's webhook receives:")
-    print(f"                {case['fulfilment'].get('notice', '')}")
+    print(f"   fulfilled    {done['fulfilment']['reference']} (RemedyFulfilled, once); the written")
+    print(f"                notice the brand's webhook receives: {case['fulfilment']['notice']}")
     return True
 
 

@@ -34,6 +34,7 @@ ALTERNATIVES = ("refund", "exchange", "repair", "redo")
 ON_TOP = ("damages", "compensation", "apology")
 MOVES_GOODS = ("refund", "exchange", "repair")
 GESTURES = ("voucher", "gift", "discount", "shipping", "card_transfer")
+GESTURE_LEAD = "为表歉意，另赠"  # how the engine words a gesture (entitlements.goodwill_offers)
 COUNTER_RULES = ("counter_",)
 
 
@@ -62,7 +63,19 @@ class Package:
 
     @property
     def explanation(self) -> str:
-        return "".join(part.explanation for part in self.parts)
+        """The parts' lines, the gestures said once (为表歉意，另赠代金券¥20.00、运费¥50.00。)."""
+        gestures = [
+            part
+            for part in self.parts[1:]
+            if part.kind in GESTURES and part.explanation.startswith(GESTURE_LEAD)
+        ]
+        lines = [p.explanation for p in self.parts if p not in gestures]
+        if gestures:
+            named = "、".join(
+                p.explanation.removeprefix(GESTURE_LEAD).removesuffix("。") for p in gestures
+            )
+            lines.append(f"{GESTURE_LEAD}{named}。")
+        return "".join(lines)
 
     def includes(self) -> list[dict[str, Any]]:
         """The parts after the first, as recorded on the option."""
