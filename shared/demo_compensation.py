@@ -142,8 +142,8 @@ def _fraud(client: httpx.Client, ops: httpx.Client, timeout: float) -> bool:
                 "sale_channel": "distance",
                 "delivery_date": str(today - timedelta(days=17)),
             },
-            "description": "宣传是原装正品，收到后经鉴定是仿冒品，要求退款并赔偿。",
-            "demands": [{"kind": "refund"}, {"kind": "compensation", "amount_fen": 50000}],
+            "description": "宣传是原装正品，收到后经鉴定是仿冒品，要求退款。",
+            "demands": [{"kind": "refund"}],
         },
     )
     if complaint_id is None:
@@ -161,16 +161,39 @@ def _fraud(client: httpx.Client, ops: httpx.Client, timeout: float) -> bool:
         print(f"   could not record the finding: {found.status_code} {found.text}")
         return False
     print("   finding      fraud (supervisor, with the brand's authentication report)")
-    case = _until(ops, f"/v1/cases/{complaint_id}", lambda c: len(c.get("rounds") or []) >= 2,
-                  timeout)
+    case = _until(ops, f"/v1/cases/{complaint_id}", lambda c: c.get("approvals"), timeout)
     if case is None:
-        print("   no second round after the finding")
+        print("   the damages did not wait for approval")
         return False
+    approval = case["approvals"][-1]
+    print(f"   waiting      {approval['reason']}")
+    path = f"/v1/ops/cases/{complaint_id}/approvals/{approval['approval_id']}"
+    denied = ops.post(path, json={"decision": "deny", "reason": "金额太高"})
+    print(f"   deny?        HTTP {denied.status_code}: {denied.json().get('detail', '')}")
+    granted = ops.post(path, json={"decision": "grant", "reason": "欺诈属实，依法赔偿"})
+    if denied.status_code != 409 or granted.status_code != 200:
+        print("   statutory damages must be grantable and never deniable")
+        return False
+    case = _until(
+        ops,
+        f"/v1/cases/{complaint_id}",
+        lambda c: len(c.get("rounds") or []) >= 2 and c.get("offer_status") == "open",
+        timeout,
+    )
+    if case is None:
+        print("   no second round after the approval")
+        return False
+    print(f"   round {len(case['rounds'])}      granted by the supervisor; offered:")
     options = (case.get("offer") or {}).get("options") or []
     for option in options:
         _print_option(option)
-    damages = [o for o in options if o["kind"] == "damages"]
-    if not damages or damages[0]["amount_fen"] != 50000:
+    damages = [
+        part for o in options for part in [o, *o.get("includes", [])] if part["kind"] == "damages"
+    ]
+    for part in damages[:1]:
+        amount, rule = _yuan(part["amount_fen"]), part["rule_id"]
+        print(f"   damages      {amount} {rule}: {part['explanation']}")
+    if not damages or any(part["amount_fen"] != 50000 for part in damages):
         print("   damages must be 3 × ¥120.00 = ¥360.00, raised to the ¥500.00 floor")
         return False
     return True
