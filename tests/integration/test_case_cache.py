@@ -103,7 +103,7 @@ def test_a_handler_failing_half_way_leaves_the_cached_case_as_recorded(
     def fail(*args: Any, **kwargs: Any) -> str:
         raise RuntimeError("the policy broke half-way")
 
-    monkeypatch.setattr("services.compensation.policies.apology_message", fail)
+    monkeypatch.setattr("services.compensation.apology.render", fail)
     assigned = _contract(
         "HandlerAssigned",
         first,
