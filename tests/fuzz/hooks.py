@@ -12,6 +12,10 @@
   after tomorrow is refused, 422, by design); a positive working-days range is one day; a
   positive calendar year is a valid schedule of its year (the schema cannot say that the
   dates fall in the path's year, nor that a make-up day is a weekend day), in 2000–2100.
+- A complaint's dates (purchase, delivery, fault) and media flags: a positive case's dates
+  are one plausible past day (a delivery before the purchase, a date in the future or
+  before 2000 is refused, 422, by design) and media exposure with a reach of "none" drops
+  the reach (a contradiction, refused).
 - Routing rules documents: positive cases name each category once and never `other` (the
   fallback), which a JSON schema cannot say of a list of objects; a repeat is refused (422).
 - Routing rosters: positive cases are made consistent (unique team names and handler ids,
@@ -116,6 +120,8 @@ def map_case(context: Any, case: Any) -> Any:
         case.query = {k: v for k, v in case.query.items() if k != "cursor"}
     if method == "POST" and case.path == "/v1/webhooks" and isinstance(case.body, dict):
         case.body = {**case.body, "url": os.environ["FUZZ_WEBHOOK_URL"]}
+    if method == "POST" and case.path == "/v1/complaints" and isinstance(case.body, dict):
+        case.body = _plausible_facts(case.body)
     if method == "POST" and case.path == "/v1/regulator/transfers" and isinstance(case.body, dict):
         case.body = _to_known_brand(case.body)
     if method == "POST" and case.path == "/v1/regulator/transfers/batch":
@@ -209,4 +215,29 @@ def _to_known_brand(transfer: Any) -> Any:
         transfer = {**transfer, "brand_id": os.environ["FUZZ_BRAND"]}
     if isinstance(transfer, dict) and transfer.get("transferred_on") is not None:
         transfer = {**transfer, "transferred_on": date.today().isoformat()}
+    if isinstance(transfer, dict) and isinstance(transfer.get("complaint"), dict):
+        transfer = {**transfer, "complaint": _plausible_facts(transfer["complaint"])}
     return transfer
+
+
+PLAUSIBLE_DAY = "2020-01-02"  # after 2000, before today: purchase = delivery = fault
+
+
+def _plausible_facts(details: dict[str, Any]) -> dict[str, Any]:
+    """A complaint whose dates agree (services/intake/schemas.py), which a schema cannot say."""
+    fixed = dict(details)
+    if fixed.get("fault_date") is not None:
+        fixed["fault_date"] = PLAUSIBLE_DAY
+    order = fixed.get("order")
+    if isinstance(order, dict):
+        fixed["order"] = {
+            **order,
+            **{
+                name: PLAUSIBLE_DAY
+                for name in ("purchase_date", "delivery_date")
+                if order.get(name) is not None
+            },
+        }
+    if fixed.get("media_exposure") is True and fixed.get("media_reach") == "none":
+        fixed.pop("media_reach")
+    return fixed
