@@ -21,9 +21,8 @@ from typing import Any
 import httpx
 
 from shared.calendar_cli import add_calendar_parser
-from shared.compensation_cli import add_compensation_parser
+from shared.document_cli import add_compensation_parser, add_routing_parser
 from shared.ops_tokens import add_token_parser, cli_token
-from shared.routing_cli import add_routing_parser
 from shared.settings import DEFAULT_PORTS, SERVICES, load_settings
 
 NATS_PORT = 4222
