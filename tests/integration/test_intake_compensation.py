@@ -102,16 +102,32 @@ async def test_the_new_facts_are_taken_shown_and_published_as_2_0(service: Any) 
     assert {"approval", "fulfilment"} <= set(spec["ComplaintDetail"]["properties"])
 
 
-TOMORROW = (TODAY + timedelta(days=1)).isoformat()
+# A date in the future when the request is made (not when the module was collected: a run
+# crossing midnight in Shanghai would make a collected "tomorrow" today). Two days ahead, so
+# a request crossing midnight itself still sends a future date.
+FUTURE = "<future>"
 ORDER = FACTS["order"]
+
+
+def future() -> str:
+    return (business_date(datetime.now(UTC)) + timedelta(days=2)).isoformat()
+
+
+def resolved(value: Any) -> Any:
+    """`value` with every FUTURE placeholder replaced by a date in the future, now."""
+    if value == FUTURE:
+        return future()
+    if isinstance(value, dict):
+        return {key: resolved(item) for key, item in value.items()}
+    return value
 
 
 @pytest.mark.parametrize(
     ("change", "where"),
     [
         ({"order": {**ORDER, "delivery_date": "2026-06-17"}}, ["body", "order"]),
-        ({"order": {**ORDER, "delivery_date": TOMORROW}}, ["body", "order", "delivery_date"]),
-        ({"fault_date": TOMORROW}, ["body", "fault_date"]),
+        ({"order": {**ORDER, "delivery_date": FUTURE}}, ["body", "order", "delivery_date"]),
+        ({"fault_date": FUTURE}, ["body", "fault_date"]),
         ({"fault_date": "2026-06-01"}, ["body"]),  # before the purchase
         ({"loss_fen": -1}, ["body", "loss_fen"]),
         ({"loss_fen": 12.5}, ["body", "loss_fen"]),
@@ -144,7 +160,7 @@ async def test_impossible_facts_are_refused_with_problem_json_naming_the_field(
 ) -> None:
     intake = await service("intake")
     brand = await register_brand(intake, "strict-brand")
-    body = complaint_body(**{**FACTS, **change})
+    body = complaint_body(**{**FACTS, **resolved(change)})
     response = await intake.client.post("/v1/complaints", json=body, headers=brand)
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
@@ -368,9 +384,9 @@ async def test_a_regulator_transfer_carries_the_new_facts_and_refuses_impossible
     assert (published[0]["loss_fen"], published[0]["fault_date"]) == (100000, "2026-02-01")
     assert published[0]["regulator"]["transfer_number"] == "沪消保委-2026-0001"
 
-    future = {**complaint, **facts, "fault_date": TOMORROW}
+    later = {**complaint, **facts, "fault_date": future()}
     refused = await post_transfer(
-        intake, secret, transfer_body("bathhouse", number="沪消保委-2026-0002", complaint=future)
+        intake, secret, transfer_body("bathhouse", number="沪消保委-2026-0002", complaint=later)
     )
     assert refused.status_code == 422, refused.text
     assert refused.headers["content-type"] == "application/problem+json"
