@@ -15,6 +15,7 @@ from eventsourcing.application import ProcessingEvent
 from services.compensation import apology, offers, rounds
 from services.compensation.approvals import APPROVALS, approval_rows
 from services.compensation.domain import REOPENABLE, CompensationCase, OfferNotStanding
+from services.compensation.policy import RemedyPolicy
 from services.compensation.policy_store import RemedyPolicyBook
 from services.compensation.published import PUBLICATIONS
 from services.compensation.repairs import ProductRepairs, in_warranty, product_key
@@ -82,9 +83,8 @@ class CompensationApplication(RemedyPolicyBook, CachedCases):
                 processing.collect_events(case)
                 return
             handler = case.assignment["handler_id"]
-            message, template = apology.render(
-                self.remedy_policy(case.brand_id), case.received, handler
-            )
+            policy = self.remedy_policy(case.brand_id)  # read once: apology and offer agree
+            message, template = apology.render(policy, case.received, handler)
             case.apologise(
                 meta=meta,
                 handler_id=handler,
@@ -92,7 +92,9 @@ class CompensationApplication(RemedyPolicyBook, CachedCases):
                 channel=case.received.get("channel"),
                 template_version=template,
             )
-            self.next_round(case, meta, business_date(upstream.occurred_at), processing)
+            self.next_round(
+                case, meta, business_date(upstream.occurred_at), processing, policy=policy
+            )
         processing.collect_events(case)
 
     def on_owner_changed(self, changed: ContractEvent, processing: ProcessingEvent[UUID]) -> None:
@@ -148,6 +150,7 @@ class CompensationApplication(RemedyPolicyBook, CachedCases):
         day: date,
         processing: ProcessingEvent[UUID],
         counter: offers.Counter | None = None,
+        policy: RemedyPolicy | None = None,
     ) -> None:
         """Plan the next round; offer it, or ask a supervisor when any option needs one."""
         assert case.received is not None
@@ -158,7 +161,8 @@ class CompensationApplication(RemedyPolicyBook, CachedCases):
             repairs=self.repair_history(case),
             counter=counter,
         )
-        proposals = offers.propose(self.remedy_policy(case.brand_id), situation)
+        policy = policy or self.remedy_policy(case.brand_id)
+        proposals = offers.propose(policy, situation)
         plan = rounds.plan_round(
             str(case.id),
             case.offers_made + 1,

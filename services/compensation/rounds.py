@@ -107,7 +107,8 @@ def plan_round(
         reason = (
             f"round {offer_round} after {MAX_ROUNDS} rounds of negotiation: a supervisor decides"
         )
-    gestures = bundle([p for p in proposed if p.kind in GESTURES])
+    # Kept with an approval only (a plan without one is offered at once and never denied).
+    gestures = bundle([p for p in proposed if p.kind in GESTURES]) if above else []
     fallback = [
         option
         for option in (
@@ -185,18 +186,18 @@ def _counter_proposal(
 
 def _option(offer_id: str, index: int, package: Package, day: date) -> dict[str, Any]:
     """One option: a whole remedy (its first part names it, `includes` lists the rest)."""
-    head = package.head
+    head, explanation = package.head, package.explanation
     return {
         "option_id": str(derive_id(offer_id, index)),
         "kind": head.kind,
         "amount_fen": package.amount_fen,
-        "description": package.explanation,
+        "description": explanation,
         "rule_id": head.rule_id,
         "basis": head.basis,
         "ground": head.ground,
         "statutory": package.statutory,
         "policy_version": head.policy_version,
-        "explanation": package.explanation,
+        "explanation": explanation,
         "expires_on": (day + timedelta(days=OFFER_VALIDITY_DAYS)).isoformat(),
         "includes": package.includes(),
     }
