@@ -116,12 +116,15 @@ def _approval(client: httpx.Client, ops: httpx.Client, timeout: float) -> bool:
     if paid.status_code != 200:
         print(f"   could not record the refund: {paid.status_code} {paid.text}")
         return False
-    done = _until(client, f"/v1/complaints/{complaint_id}", lambda c: c.get("fulfilment"), timeout)
+    done = _until(
+        client, f"/v1/complaints/{complaint_id}", lambda c: c["status"] == "fulfilled", timeout
+    )
     case = ops.get(f"/v1/cases/{complaint_id}").json()
     if done is None or not case.get("fulfilment"):
         print("   the fulfilment did not reach the brand's view in time")
         return False
-    print(f"   fulfilled    {done['fulfilment']['reference']} (RemedyFulfilled, once); the written")
+    print(f"   fulfilled    status {done['status']}: {done['fulfilment']['reference']}")
+    print("                (RemedyFulfilled, once); the written")
     print(f"                notice the brand's webhook receives: {case['fulfilment']['notice']}")
     return True
 

@@ -39,8 +39,11 @@ STATUS_ORDER = (
     "offered",
     "negotiating",
     "accepted",
-    "fulfilled",
+    # The revisit is planned on acceptance and the remedy carried out after it: fulfilled
+    # comes after revisit_scheduled, so a brand sees it (issue 20 plans the revisit after
+    # the fulfilment; a RevisitScheduled arriving then keeps "fulfilled" until the revisit).
     "revisit_scheduled",
+    "fulfilled",
     "revisited",
     "resolved",
     "closed",

@@ -246,7 +246,7 @@ def test_after_the_demo_every_store_replays_exactly(
     shown = capsys.readouterr().out
     steps = ("revisit due", "linked to", "29 members", "HTTP 201", "HTTP 200")
     steps += ("escalated to supervisor", "routing      Escalated")
-    steps += ("status awaiting_approval", "sanbao_refund_period", "RemedyFulfilled, once")
+    steps += ("status awaiting_approval", "sanbao_refund_period", "status fulfilled")
     steps += ("cpl_art55_fraud", "¥500.00")
     masked = ("brands seen  ['demo-replay']", "138****5678", "free_text: redacted", "HTTP 422")
     for step in steps + masked:

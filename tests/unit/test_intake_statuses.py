@@ -77,7 +77,7 @@ def test_an_approval_request_after_acceptance_changes_nothing() -> None:
     assert complaint.status == "accepted"
 
 
-def test_fulfilled_after_accepted_and_before_the_revisit() -> None:
+def test_fulfilled_after_accepted_and_after_the_planned_revisit() -> None:
     complaint = observed("HandlerAssigned", "RemedyOptionsOffered", "OfferAccepted")
     complaint.observe(meta=META, contract=upstream("RemedyFulfilled"))
     assert complaint.status == "fulfilled"
@@ -91,10 +91,12 @@ def test_fulfilled_after_accepted_and_before_the_revisit() -> None:
         "at": "2026-03-05T02:00:00Z",
     }
     complaint.observe(meta=META, contract=upstream("RevisitScheduled"))
-    assert complaint.status == "revisit_scheduled"
-    late = observed("HandlerAssigned", "OfferAccepted", "RevisitScheduled", "RemedyFulfilled")
-    assert late.status == "revisit_scheduled", "a late fulfilment does not move it back"
-    assert late.fulfilment is not None, "the fulfilment is shown all the same"
+    assert complaint.status == "fulfilled", "a revisit planned later keeps it fulfilled"
+    planned = observed("HandlerAssigned", "OfferAccepted", "RevisitScheduled", "RemedyFulfilled")
+    assert planned.status == "fulfilled", "the remedy carried out after the revisit was planned"
+    planned.observe(meta=META, contract=upstream("RevisitCompleted"))
+    assert planned.status == "revisited"
+    assert planned.fulfilment is not None, "the fulfilment is shown all the same"
 
 
 def interleavings(*streams: list[str]) -> Iterator[list[str]]:
@@ -128,7 +130,7 @@ ROUTING = ["ComplaintClassified", "HandlerAssigned"]
             ["ApprovalRequested", "ApprovalGranted", "RemedyOptionsOffered", "OfferAccepted",
              "RemedyFulfilled"],
             ["RevisitScheduled"],
-            "revisit_scheduled",
+            "fulfilled",
         ),
         (["ApprovalRequested", "ApprovalGranted", "RemedyOptionsOffered"], [], "offered"),
         (["ApprovalRequested", "ApprovalDenied"], [], "assigned"),
