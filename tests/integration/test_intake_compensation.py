@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -33,7 +33,6 @@ from tests.integration.test_regulator_transfers import (
 from tests.integration.test_webhooks import LOCAL_RECEIVERS, Receiver
 from tests.platform import RunningService, complaint_body, eventually, register_brand, serving
 
-TODAY = business_date(datetime.now(UTC))
 FACTS = {
     "order": {
         "purchase_date": "2026-06-18",
@@ -354,10 +353,6 @@ async def test_statuses_follow_approval_and_fulfilment_out_of_order_and_notify_o
 async def _handler(intake: RunningService, url: str, brand: dict[str, str]) -> Any:
     body = (await intake.client.get(url, headers=brand)).json()
     return body if body["handler_id"] == "handler-li" else None
-
-
-def test_today_is_a_date() -> None:
-    assert isinstance(TODAY, date)
 
 
 async def test_a_regulator_transfer_carries_the_new_facts_and_refuses_impossible_ones(
