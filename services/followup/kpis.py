@@ -50,8 +50,10 @@ class KpiReport:
       revisit is planned for every accepted remedy, so "scheduled" is what was owed).
     - `satisfaction` 满意率: revisits rated 4 or 5 / revisits completed with a rating; a
       revisit without `satisfaction` is in neither (unknown is not unhappy).
-    - `cost_per_complaint_fen`: remedies fulfilled (fen) / complaints fulfilled; per part kind
-      the same denominator, so the kinds add up to the whole when `includes` cover the amount.
+    - `cost_per_complaint_fen`: remedies fulfilled (fen) / complaints fulfilled. Per part
+      kind over the same denominator, so the kinds add up to the whole: an option's
+      `amount_fen` is the value of all its parts, `includes` lists the parts after the first
+      (compensation's packages), and the first, of the option's kind, is the remainder.
     - `per_10k_customers` 万户投诉比: complaints × 10,000 / the brand's customers.
     - `reopen`: complaints reopened / complaints resolved or closed.
     - A group's members each count as complaints, and the group counts once in `groups`.
@@ -77,6 +79,26 @@ class KpiReport:
     regulator_outcomes: dict[str, int]
 
 
+_Part = tuple[str, int]  # (kind, amount_fen)
+
+
+@dataclass(frozen=True)
+class _Fulfilment:
+    """One remedy carried out; its parts are its own `includes` when it carries them, else
+    the includes of the option offered (joined at report time, whatever came first)."""
+
+    option: tuple[str, str]  # (offer_id, option_id)
+    kind: str
+    amount_fen: int
+    includes: list[_Part] | None
+
+    def parts(self, offered: Mapping[tuple[str, str], list[_Part]]) -> list[_Part]:
+        """The option's value by kind: its first part is the remainder after `includes`."""
+        includes = self.includes if self.includes is not None else offered.get(self.option, [])
+        head = self.amount_fen - sum(fen for _, fen in includes)
+        return [(self.kind, head), *includes] if head else list(includes)
+
+
 @dataclass
 class _Complaint:
     """What the events said about one complaint, kept as order-free facts."""
@@ -89,16 +111,20 @@ class _Complaint:
     sla_clocks: bool = False
     sla_breached: bool = False
     revisits_scheduled: set[str] = field(default_factory=set)
-    ratings: dict[str, int | None] = field(default_factory=dict)  # revisit/event id -> rating
-    fulfilments: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
-    fulfilled_fen: dict[str, int] = field(default_factory=dict)
+    # revisit id -> (occurred_at in UTC, event id, rating): a revisit completed again counts
+    # its latest rating
+    ratings: dict[str, tuple[str, str, int | None]] = field(default_factory=dict)
+    fulfilments: dict[str, _Fulfilment] = field(default_factory=dict)  # by fulfilment id
+    offered_parts: dict[tuple[str, str], list[_Part]] = field(default_factory=dict)
     reopened: bool = False
     resolved_or_closed: bool = False
     classification: tuple[str, str, str, tuple[str, ...]] | None = None  # latest one
 
 
 def _instant(event: Event) -> datetime:
-    return datetime.fromisoformat(str(event["occurred_at"]).replace("Z", "+00:00"))
+    """When the event happened; a time without a zone is UTC (never the machine's zone)."""
+    at = datetime.fromisoformat(str(event["occurred_at"]).replace("Z", "+00:00"))
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _event_id(event: Event) -> str:
@@ -210,21 +236,22 @@ def _on_time(complaints: list[_Complaint]) -> Figure:
 
 
 def _satisfaction(complaints: list[_Complaint]) -> Figure:
-    rated = [r for c in complaints for r in c.ratings.values() if r is not None]
+    rated = [r for c in complaints for _, _, r in c.ratings.values() if r is not None]
     return Figure(sum(1 for r in rated if r >= SATISFIED_FROM), len(rated))
 
 
 def _cost(complaints: list[_Complaint]) -> Figure:
-    fulfilled = [c for c in complaints if c.fulfilled_fen]
-    return Figure(sum(sum(c.fulfilled_fen.values()) for c in fulfilled), len(fulfilled))
+    fulfilled = [c for c in complaints if c.fulfilments]
+    spent = sum(f.amount_fen for c in fulfilled for f in c.fulfilments.values())
+    return Figure(spent, len(fulfilled))
 
 
 def _cost_per_kind(complaints: list[_Complaint]) -> dict[str, Figure]:
-    fulfilled = sum(1 for c in complaints if c.fulfilled_fen)
+    fulfilled = sum(1 for c in complaints if c.fulfilments)
     by_kind: Counter[str] = Counter()
     for c in complaints:
-        for parts in c.fulfilments.values():
-            for kind, fen in parts:
+        for fulfilment in c.fulfilments.values():
+            for kind, fen in fulfilment.parts(c.offered_parts):
                 by_kind[kind] += fen
     return {kind: Figure(fen, fulfilled) for kind, fen in sorted(by_kind.items())}
 
@@ -276,17 +303,32 @@ def _revisit_scheduled(c: _Complaint, event: Event, event_id: str) -> None:
 def _revisit_completed(c: _Complaint, event: Event, event_id: str) -> None:
     payload = event.get("payload") or {}
     rating = payload.get("satisfaction")
-    key = str(payload.get("revisit_id") or event_id or len(c.ratings))
-    c.ratings[key] = int(rating) if rating is not None else None
+    key = str(payload.get("revisit_id") or event_id)
+    candidate = (_utc(event), event_id, int(rating) if rating is not None else None)
+    if _latest(c.ratings.get(key), candidate):
+        c.ratings[key] = candidate
 
 
 def _fulfilled(c: _Complaint, event: Event, event_id: str) -> None:
     payload = event.get("payload") or {}
-    key = str(payload.get("fulfilment_id") or event_id)
-    amount = int(payload["amount_fen"])
-    parts = [(str(p["kind"]), int(p["amount_fen"])) for p in payload.get("includes") or []]
-    c.fulfilled_fen[key] = amount
-    c.fulfilments[key] = parts or [(str(payload["kind"]), amount)]
+    includes = payload.get("includes")
+    c.fulfilments[str(payload.get("fulfilment_id") or event_id)] = _Fulfilment(
+        option=(str(payload.get("offer_id")), str(payload.get("option_id"))),
+        kind=str(payload["kind"]),
+        amount_fen=int(payload["amount_fen"]),
+        includes=None if includes is None else _parts(includes),
+    )
+
+
+def _offered(c: _Complaint, event: Event, _: str) -> None:
+    payload = event.get("payload") or {}
+    for option in payload.get("options") or []:
+        key = (str(payload["offer_id"]), str(option["option_id"]))
+        c.offered_parts[key] = _parts(option.get("includes") or [])
+
+
+def _parts(includes: Iterable[Mapping[str, Any]]) -> list[_Part]:
+    return [(str(p["kind"]), int(p["amount_fen"])) for p in includes]
 
 
 def _reopened(c: _Complaint, event: Event, _: str) -> None:
@@ -321,6 +363,7 @@ _HANDLERS = {
     "SlaBreached": _sla_breached,
     "RevisitScheduled": _revisit_scheduled,
     "RevisitCompleted": _revisit_completed,
+    "RemedyOptionsOffered": _offered,
     "RemedyFulfilled": _fulfilled,
     "ComplaintReopened": _reopened,
     "ComplaintResolved": _resolved_or_closed,
