@@ -52,16 +52,23 @@ class _Events:
             dimensions=list(dimensions),
         )
 
+    def offered(self, complaint: str, at: str, *options: dict[str, Any]) -> None:
+        self.add("RemedyOptionsOffered", complaint, at, offer_id=f"o-{complaint}", options=options)
+
     def fulfilled(self, complaint: str, at: str, kind: str, fen: int, **parts: int) -> None:
-        includes = [{"kind": k, "amount_fen": v} for k, v in parts.items()]
+        """The accepted option carried out; with `parts`, the fulfilment carries its includes
+        itself, else they are the offered option's (option id "opt-<kind>")."""
+        extra = {"includes": _parts(parts)} if parts else {}
         self.add(
             "RemedyFulfilled",
             complaint,
             at,
             fulfilment_id=f"f-{complaint}-{at}",
+            offer_id=f"o-{complaint}",
+            option_id=f"opt-{kind}",
             kind=kind,
             amount_fen=fen,
-            includes=includes,
+            **extra,
         )
 
     def revisit(self, complaint: str, at: str, revisit: str, rating: int | None = -1) -> None:
@@ -74,6 +81,15 @@ class _Events:
             self.add("RevisitCompleted", complaint, at[:5] + "T09:00:00", **done)
 
 
+def _parts(parts: dict[str, int]) -> list[dict[str, Any]]:
+    return [{"kind": kind, "amount_fen": fen} for kind, fen in parts.items()]
+
+
+def option(kind: str, fen: int, **parts: int) -> dict[str, Any]:
+    """An option whose `amount_fen` is the value of all its parts (compensation's packages)."""
+    return {"option_id": f"opt-{kind}", "kind": kind, "amount_fen": fen, "includes": _parts(parts)}
+
+
 REGULATOR = {"regulator_id": "samr-sh", "transfer_number": "T-1", "deadline_working_days": 7}
 
 
@@ -82,7 +98,7 @@ def seeded_events() -> list[dict[str, Any]]:
 
     | id  | received (Shanghai)  | SLA      | category (dims)         | remedies, revisits, end   |
     | a1  | 03-02                | met      | quality (rel)           | 20000 = refund 15000 +    |
-    |     |                      |          |                         | compensation 5000; 5; res |
+    |     |                      |          |                         | offered comp. 5000; 5; res|
     | a2  | 03-03                | breached | quality (rel, resp)     | repair 10000, then comp.  |
     |     |                      |          |                         | 6000; 2 then 5; res, reop |
     | a3  | 03-05                | met      | delivery (resp)         | unrated revisit; closed   |
@@ -105,7 +121,11 @@ def seeded_events() -> list[dict[str, Any]]:
     e.add("SlaStarted", "a1", "03-02T02:00:01", clause="acknowledge")
     e.classified("a1", "03-02T02:00:02", "quality", "reliability")
     e.add("SlaMet", "a1", "03-02T05:00:00", clause="acknowledge")
-    e.fulfilled("a1", "03-04T03:00:00", "refund", 20000, refund=15000, compensation=5000)
+    # The refund option is worth 20000: 15000 refund plus a 5000 compensation part.
+    e.offered(
+        "a1", "03-03T03:00:00", option("refund", 20000, compensation=5000), option("repair", 0)
+    )
+    e.fulfilled("a1", "03-04T03:00:00", "refund", 20000)
     e.revisit("a1", "03-06T03:00:00", "r-a1", 5)
     e.add("ComplaintResolved", "a1", "03-07T03:00:00")
 
@@ -165,7 +185,7 @@ def seeded_events() -> list[dict[str, Any]]:
 
     e.received("a11", "04-10T01:00:00")
     e.classified("a11", "04-10T01:00:02", "quality", "reliability")
-    e.fulfilled("a11", "04-12T03:00:00", "exchange", 30000, exchange=25000, shipping=5000)
+    e.fulfilled("a11", "04-12T03:00:00", "exchange", 30000, shipping=5000)  # its own includes
     e.revisit("a11", "04-15T03:00:00", "r-a11", 4)
     e.add("ComplaintResolved", "a11", "04-16T03:00:00")
 
@@ -223,8 +243,8 @@ def test_brand_a_march_figures_match_the_hand_count() -> None:
     # Fulfilled: a1 20000, a2 10000 + 6000 → 36000 fen over 2 complaints = 18000 each.
     assert report.cost_per_complaint_fen == Figure(36000, 2)
     assert report.cost_per_complaint_fen.rate == 18000
-    # By part: a1's includes (refund 15000, compensation 5000); a2's kinds (repair 10000,
-    # compensation 6000), each over the same 2 complaints.
+    # By part: a1's offered option (compensation 5000 included, so the refund itself is
+    # 20000 - 5000 = 15000); a2's kinds (repair 10000, compensation 6000); over 2 complaints.
     assert report.cost_per_kind_fen == {
         "compensation": Figure(11000, 2),
         "refund": Figure(15000, 2),
@@ -259,6 +279,7 @@ def test_brand_a_april_counts_the_complaint_received_after_midnight_in_shanghai(
     assert report.revisit == Figure(1, 1)  # a11
     assert report.satisfaction == Figure(1, 1)  # a11 rated 4: satisfied
     assert report.cost_per_complaint_fen == Figure(30000, 1)
+    # a11's fulfilment carries its includes: shipping 5000, so the exchange is 25000.
     assert report.cost_per_kind_fen == {"exchange": Figure(25000, 1), "shipping": Figure(5000, 1)}
     assert report.per_10k_customers == Figure(20000, 400_000)  # 0.05
     assert report.reopen == Figure(0, 1)  # a11 resolved, not reopened
@@ -311,6 +332,20 @@ def test_rebuilding_from_scratch_equals_the_incremental_projection() -> None:
 def test_a_redelivered_event_is_counted_once() -> None:
     events = seeded_events()
     assert all_reports(applied(events + events)) == all_reports(applied(events))
+
+
+def test_a_revisit_completed_again_counts_its_latest_rating() -> None:
+    events = seeded_events()
+    again = {
+        "event_id": "e-again",
+        "type": "RevisitCompleted",
+        "complaint_id": "b1",
+        "brand_id": B,
+        "occurred_at": "2026-03-12T00:00:00Z",
+        "payload": {"revisit_id": "r-b1", "satisfaction": 4},  # b1 rated 1 on 03-09, now 4
+    }
+    for order in ([*events, again], [again, *events]):
+        assert applied(order).report(B, *MARCH).satisfaction == Figure(1, 1)
 
 
 def test_brands_are_isolated() -> None:
