@@ -58,6 +58,8 @@ class KpiReport:
     - `reopen`: complaints reopened / complaints resolved or closed.
     - A group's members each count as complaints, and the group counts once in `groups`.
     - Nuisance contacts are in no figure, only in `nuisance_contacts`.
+    - A regulator transfer (ComplaintReceived `regulator` or RegulatorTransferReceived) has
+      the latest RegulatorOutcomeReported `outcome`, or "pending".
     """
 
     brand_id: str
@@ -275,7 +277,11 @@ def _received(c: _Complaint, event: Event, _: str) -> None:
     c.received_on = _shanghai_date(event)
     c.nuisance = c.nuisance or bool(payload.get("nuisance"))
     c.group_id = c.group_id or payload.get("group_id")
-    c.regulator = payload.get("regulator") is not None
+    c.regulator = c.regulator or payload.get("regulator") is not None
+
+
+def _transferred(c: _Complaint, event: Event, _: str) -> None:
+    c.regulator = True
 
 
 def _nuisance(c: _Complaint, event: Event, _: str) -> None:
@@ -356,6 +362,7 @@ def _regulator_outcome(c: _Complaint, event: Event, event_id: str) -> None:
 
 _HANDLERS = {
     "ComplaintReceived": _received,
+    "RegulatorTransferReceived": _transferred,
     "NuisanceFlagged": _nuisance,
     "GroupComplaintLinked": _grouped,
     "SlaStarted": _sla_started,

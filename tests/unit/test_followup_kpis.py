@@ -112,7 +112,7 @@ def seeded_events() -> list[dict[str, Any]]:
     | a11 | 04-10                | none     | quality (rel)           | 30000 = exchange 25000 +  |
     |     |                      |          |                         | shipping 5000; 4; res     |
     | b1  | 03-04                | breached | quality (rel)           | refund 50000; 1; reop res |
-    | b2  | 03-06                | met      | price (ass)             | closed                    |
+    | b2  | 03-06 transfer event | met      | price (ass)             | closed                    |
     | b3  | 04-02                | none     | quality (rel)           |                           |
     | b4  | 03-25 nuisance       | met      |                         |                           |
     """
@@ -153,6 +153,7 @@ def seeded_events() -> list[dict[str, Any]]:
     e.add("RegulatorOutcomeReported", "a4", "03-18T01:00:00", outcome="settled")
 
     e.received("a5", "03-12T01:00:00", regulator=REGULATOR)
+    e.add("RegulatorTransferReceived", "a5", "03-12T01:00:00", regulator_id="samr-sh")  # once
     e.add("SlaStarted", "a5", "03-12T01:00:01", clause="acknowledge")
     e.classified("a5", "03-12T01:00:02", "quality", "reliability")
     e.classified("a5", "03-13T01:00:02", "delivery", "responsiveness")  # the latest counts
@@ -202,6 +203,7 @@ def seeded_events() -> list[dict[str, Any]]:
     e.add("SlaStarted", "b2", "03-06T01:00:01", clause="acknowledge")
     e.add("SlaMet", "b2", "03-06T02:00:01", clause="acknowledge")
     e.classified("b2", "03-06T01:00:02", "price", "assurance")
+    e.add("RegulatorTransferReceived", "b2", "03-06T01:00:00", regulator_id="samr-sh")
     e.add("ComplaintClosed", "b2", "03-08T01:00:00")
 
     e.received("b3", "04-02T01:00:00")
@@ -265,7 +267,7 @@ def test_brand_a_march_figures_match_the_hand_count() -> None:
         ("empathy", 1),
         ("tangibles", 1),
     ]
-    # Transfers a4 (settled) and a5 (no outcome yet).
+    # Transfers a4 (settled) and a5 (no outcome yet; its transfer event makes it no second).
     assert report.regulator_transfers == 2
     assert report.regulator_outcomes == {"pending": 1, "settled": 1}
 
@@ -299,6 +301,7 @@ def test_brand_b_march_figures_match_the_hand_count() -> None:
     assert report.per_10k_customers.rate == Fraction(4, 25)
     assert report.reopen == Figure(1, 2)  # b1 reopened; b1 resolved and b2 closed
     assert report.top_categories == [("price", 1), ("quality", 1)]  # ties by name
+    assert report.regulator_outcomes == {"pending": 1}  # b2, told by its transfer event
 
 
 def test_a_period_without_measurements_has_no_rate() -> None:
