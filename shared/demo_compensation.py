@@ -14,15 +14,15 @@ ops API:
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from shared.calendar import business_date
+from shared.demo_routing import until
+from shared.money import format_fen
 
 
 def compensation_walk(base: str, compensation_url: str, api_key: str, admin_token: str,
@@ -39,7 +39,7 @@ def compensation_walk(base: str, compensation_url: str, api_key: str, admin_toke
 
 def _approval(client: httpx.Client, ops: httpx.Client, timeout: float) -> bool:
     print("\n== 主管批示: a TV that failed on day 5; 三包 owes a refund above the handler's limit")
-    today = datetime.now(UTC).astimezone(SHANGHAI).date()
+    today = business_date(datetime.now(UTC))
     complaint_id = _post(
         client,
         {
@@ -64,13 +64,13 @@ def _approval(client: httpx.Client, ops: httpx.Client, timeout: float) -> bool:
     )
     if complaint_id is None:
         return False
-    case = _until(ops, f"/v1/cases/{complaint_id}", lambda c: c.get("approvals"), timeout)
+    case = until(ops, f"/v1/cases/{complaint_id}", lambda c: c.get("approvals"), timeout)
     if case is None:
         print("   no approval was asked for in time")
         return False
     approval = case["approvals"][-1]
     status = client.get(f"/v1/complaints/{complaint_id}").json()["status"]
-    print(f"   handler      {case['handler_id']} (authority {_yuan(case['authority_fen'])})")
+    print(f"   handler      {case['handler_id']} (authority {format_fen(case['authority_fen'])})")
     print(f"   waiting      status {status}: {approval['reason']}")
     for option in approval["options"]:
         _print_option(option)
@@ -82,7 +82,7 @@ def _approval(client: httpx.Client, ops: httpx.Client, timeout: float) -> bool:
         print(f"   could not approve: {decided.status_code} {decided.text}")
         return False
     print("   approved     by the supervisor: 三包期内性能故障，依法退换")
-    offered = _until(client, f"/v1/complaints/{complaint_id}", lambda c: c.get("offer"), timeout)
+    offered = until(client, f"/v1/complaints/{complaint_id}", lambda c: c.get("offer"), timeout)
     if offered is None:
         print("   no offer after the approval")
         return False
@@ -104,8 +104,8 @@ def _approval(client: httpx.Client, ops: httpx.Client, timeout: float) -> bool:
     if acted.status_code != 202:
         print(f"   could not accept: {acted.status_code} {acted.text}")
         return False
-    print(f"   accepted     refund {_yuan(refund['amount_fen'])}")
-    accepted = _until(ops, f"/v1/cases/{complaint_id}", lambda c: c.get("accepted_option"), timeout)
+    print(f"   accepted     refund {format_fen(refund['amount_fen'])}")
+    accepted = until(ops, f"/v1/cases/{complaint_id}", lambda c: c.get("accepted_option"), timeout)
     if accepted is None:
         print("   compensation did not record the acceptance in time")
         return False
@@ -116,7 +116,7 @@ def _approval(client: httpx.Client, ops: httpx.Client, timeout: float) -> bool:
     if paid.status_code != 200:
         print(f"   could not record the refund: {paid.status_code} {paid.text}")
         return False
-    done = _until(
+    done = until(
         client, f"/v1/complaints/{complaint_id}", lambda c: c["status"] == "fulfilled", timeout
     )
     case = ops.get(f"/v1/cases/{complaint_id}").json()
@@ -131,7 +131,7 @@ def _approval(client: httpx.Client, ops: httpx.Client, timeout: float) -> bool:
 
 def _fraud(client: httpx.Client, ops: httpx.Client, timeout: float) -> bool:
     print("\n== 消法 第五十五条: a phone case sold as genuine that was not (价格欺诈 [002])")
-    today = datetime.now(UTC).astimezone(SHANGHAI).date()
+    today = business_date(datetime.now(UTC))
     complaint_id = _post(
         client,
         {
@@ -151,7 +151,7 @@ def _fraud(client: httpx.Client, ops: httpx.Client, timeout: float) -> bool:
     )
     if complaint_id is None:
         return False
-    first = _until(ops, f"/v1/cases/{complaint_id}", lambda c: c.get("offer"), timeout)
+    first = until(ops, f"/v1/cases/{complaint_id}", lambda c: c.get("offer"), timeout)
     if first is None:
         print("   no first offer in time")
         return False
@@ -164,7 +164,7 @@ def _fraud(client: httpx.Client, ops: httpx.Client, timeout: float) -> bool:
         print(f"   could not record the finding: {found.status_code} {found.text}")
         return False
     print("   finding      fraud (supervisor, with the brand's authentication report)")
-    case = _until(ops, f"/v1/cases/{complaint_id}", lambda c: c.get("approvals"), timeout)
+    case = until(ops, f"/v1/cases/{complaint_id}", lambda c: c.get("approvals"), timeout)
     if case is None:
         print("   the damages did not wait for approval")
         return False
@@ -177,7 +177,7 @@ def _fraud(client: httpx.Client, ops: httpx.Client, timeout: float) -> bool:
     if denied.status_code != 409 or granted.status_code != 200:
         print("   statutory damages must be grantable and never deniable")
         return False
-    case = _until(
+    case = until(
         ops,
         f"/v1/cases/{complaint_id}",
         lambda c: len(c.get("rounds") or []) >= 2 and c.get("offer_status") == "open",
@@ -194,7 +194,7 @@ def _fraud(client: httpx.Client, ops: httpx.Client, timeout: float) -> bool:
         part for o in options for part in [o, *o.get("includes", [])] if part["kind"] == "damages"
     ]
     for part in damages[:1]:
-        amount, rule = _yuan(part["amount_fen"]), part["rule_id"]
+        amount, rule = format_fen(part["amount_fen"]), part["rule_id"]
         print(f"   damages      {amount} {rule}: {part['explanation']}")
     if not damages or any(part["amount_fen"] != 50000 for part in damages):
         print("   damages must be 3 × ¥120.00 = ¥360.00, raised to the ¥500.00 floor")
@@ -215,18 +215,5 @@ def _post(client: httpx.Client, body: dict[str, Any]) -> str | None:
 def _print_option(option: dict[str, Any]) -> None:
     rule = option.get("rule_id") or "-"
     line = option.get("explanation") or option.get("description") or ""
-    print(f"   option       {option['kind']:<13} {_yuan(option['amount_fen']):>11}  {rule}: {line}")
-
-
-def _yuan(fen: int) -> str:
-    return f"¥{fen // 100:,}.{fen % 100:02d}"
-
-
-def _until(client: httpx.Client, path: str, done: Any, timeout: float) -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        response = client.get(path)
-        if response.status_code == 200 and done(response.json()):
-            return response.json()
-        time.sleep(0.1)
-    return None
+    amount = format_fen(option["amount_fen"])
+    print(f"   option       {option['kind']:<13} {amount:>11}  {rule}: {line}")

@@ -72,7 +72,7 @@ def _safety_in_traditional_script(
         print(f"   could not post: {posted.status_code} {posted.text}")
         return False
     complaint_id = posted.json()["complaint_id"]
-    case = _until(ops, f"/v1/cases/{complaint_id}", lambda c: c.get("mode"), timeout)
+    case = until(ops, f"/v1/cases/{complaint_id}", lambda c: c.get("mode"), timeout)
     if case is None:
         print("   routing did not decide in time")
         return False
@@ -125,7 +125,7 @@ def _broken_promise(client: httpx.Client, ops: httpx.Client, brand: str, timeout
         return False
     complaint_id = posted.json()["complaint_id"]
     started = time.monotonic()
-    sla = _until(
+    sla = until(
         ops, f"/v1/ops/cases/{complaint_id}/sla", lambda s: s.get("escalation_level"), timeout
     )
     if sla is None:
@@ -145,7 +145,8 @@ def _broken_promise(client: httpx.Client, ops: httpx.Client, brand: str, timeout
     return routing.count("SlaBreached") == 1
 
 
-def _until(client: httpx.Client, path: str, done: Any, timeout: float) -> Any:
+def until(client: httpx.Client, path: str, done: Any, timeout: float) -> Any:
+    """GET `path` until `done(body)` holds (the body), or None after `timeout` seconds."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         response = client.get(path)

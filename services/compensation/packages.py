@@ -28,12 +28,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from services.compensation.offers import Proposal
+from services.compensation.offers import ALTERNATIVES, ON_TOP, Proposal
+from services.compensation.offers import GOODWILL as GESTURES
 
-ALTERNATIVES = ("refund", "exchange", "repair", "redo")
-ON_TOP = ("damages", "compensation", "apology")
 MOVES_GOODS = ("refund", "exchange", "repair")
-GESTURES = ("voucher", "gift", "discount", "shipping", "card_transfer")
 GESTURE_LEAD = "为表歉意，另赠"  # how the engine words a gesture (entitlements.goodwill_offers)
 COUNTER_RULES = ("counter_",)
 

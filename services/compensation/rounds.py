@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from services.compensation.offers import Counter, Proposal
-from services.compensation.packages import COUNTER_RULES, GESTURES, Package, bundle
+from services.compensation.offers import GOODWILL, Counter, Proposal
+from services.compensation.packages import COUNTER_RULES, Package, bundle
 from shared.money import format_fen
 from shared.store import derive_id
 
@@ -108,7 +108,7 @@ def plan_round(
             f"round {offer_round} after {MAX_ROUNDS} rounds of negotiation: a supervisor decides"
         )
     # Kept with an approval only (a plan without one is offered at once and never denied).
-    gestures = bundle([p for p in proposed if p.kind in GESTURES]) if above else []
+    gestures = bundle([p for p in proposed if p.kind in GOODWILL]) if above else []
     fallback = [
         option
         for option in (
